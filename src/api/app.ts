@@ -1,0 +1,80 @@
+import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import type { Logger } from '../infra/logger';
+import type { AccountService } from '../services/accounts';
+import type { ApiKeyService } from '../services/api-keys';
+import type { AuditLogService } from '../services/audit-log';
+import type { IntegrityService } from '../services/integrity';
+import type { PortfolioService } from '../services/portfolios';
+import { authenticate } from './auth';
+import { renderDocs } from './docs';
+import { errorHandler, sendProblem } from './errors';
+import { accountRoutes } from './routes/accounts';
+import { adminRoutes } from './routes/admin';
+import { portfolioRoutes } from './routes/portfolios';
+
+export interface Readiness {
+  postgres: boolean;
+  temporal: boolean;
+}
+
+export interface AppDeps {
+  portfolios: PortfolioService;
+  accounts: AccountService;
+  integrity: IntegrityService;
+  apiKeys: ApiKeyService;
+  audit: AuditLogService;
+  readiness(): Promise<Readiness>;
+  log: Logger;
+}
+
+/** Builds the Express app; no I/O until a request arrives. */
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.use(helmet());
+  app.use(express.json({ limit: '64kb', strict: true, type: ['application/json', 'application/*+json'] }));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const r = await deps.readiness();
+    const ok = r.postgres && r.temporal;
+    res.status(ok ? 200 : 503).json({
+      status: ok ? 'ready' : 'not ready',
+      checks: { postgres: r.postgres ? 'ok' : 'unreachable', temporal: r.temporal ? 'ok' : 'unreachable' },
+    });
+  });
+
+  const registry = new OpenAPIRegistry();
+  registry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });
+  const v1 = express.Router();
+  portfolioRoutes(v1, registry, deps);
+  accountRoutes(v1, registry, deps);
+  adminRoutes(v1, registry, deps);
+
+  const openapi = new OpenApiGeneratorV31(registry.definitions).generateDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'ALL-USE Engine API',
+      version: '1',
+      description: 'Portfolios, accounts and the exact double-entry ledger of the ALL-USE method. Amounts are decimal strings.',
+    },
+  });
+  const docsHtml = renderDocs(openapi as never);
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openapi);
+  });
+  app.get('/docs', (_req, res) => {
+    res.type('html').send(docsHtml);
+  });
+
+  app.use('/v1', authenticate(deps.apiKeys, deps.log));
+  app.use(v1);
+  app.use((req, res) => sendProblem(res, 404, `no route for ${req.method} ${req.path}`));
+  app.use(errorHandler(deps.log));
+  return app;
+}

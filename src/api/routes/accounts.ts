@@ -1,0 +1,48 @@
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import type { Router } from 'express';
+import { money } from '../../domain/money';
+import type { AppDeps } from '../app';
+import { defineRoute } from '../route';
+import { Account, ActivityBody, ActivityResult, Entries, EntriesQuery, IdempotencyHeaders, idParams } from '../schemas';
+
+export function accountRoutes(router: Router, registry: OpenAPIRegistry, deps: AppDeps): void {
+  defineRoute(router, registry, {
+    method: 'get', path: '/v1/accounts/:id', role: 'viewer', summary: 'An account with its buckets',
+    params: idParams,
+    responses: { 200: { description: 'Account', schema: Account } },
+    handler: async ({ params }) => ({ status: 200, body: await deps.accounts.get(params.id) }),
+  });
+
+  defineRoute(router, registry, {
+    method: 'post', path: '/v1/accounts/:id/activity', role: 'operator',
+    summary: 'Record a trading activity (idempotent by the Idempotency-Key header)',
+    params: idParams,
+    headers: IdempotencyHeaders,
+    body: ActivityBody,
+    responses: {
+      201: { description: 'Posted (or the stored first response for a repeated key)', schema: ActivityResult },
+      409: { description: 'Same Idempotency-Key with a different body, or account not active' },
+      422: { description: 'Refused by the rules (Com-Acc withdrawal, withdrawal into the buffer, debit above balance)' },
+    },
+    handler: async ({ params, headers, body, principal }) => {
+      const r = await deps.accounts.recordActivity(
+        params.id,
+        { ...body, amount: money(body.amount), occurredAt: body.occurredAt ? new Date(body.occurredAt) : undefined },
+        headers['idempotency-key'],
+        principal.actor,
+      );
+      return { status: r.status, body: r.body, headers: { 'Idempotent-Replayed': String(r.replayed) } };
+    },
+  });
+
+  defineRoute(router, registry, {
+    method: 'get', path: '/v1/accounts/:id/entries', role: 'viewer', summary: 'Postings of an account, newest first',
+    params: idParams,
+    query: EntriesQuery,
+    responses: { 200: { description: 'A page of postings', schema: Entries } },
+    handler: async ({ params, query }) => ({
+      status: 200,
+      body: await deps.accounts.entries(params.id, query.limit, query.cursor),
+    }),
+  });
+}

@@ -1,0 +1,119 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Client } from '@temporalio/client';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { createApp } from './api/app';
+import type { Config } from './config';
+import { migrate, openOrm } from './db/orm';
+import { startEmbeddedPostgres } from './infra/embedded-postgres';
+import type { Logger } from './infra/logger';
+import { connectClient, ensureSearchAttributes, temporalReady } from './infra/temporal';
+import { startTemporalDevServer } from './infra/temporal-dev-server';
+import { LedgerService } from './ledger/ledger';
+import { AccountService } from './services/accounts';
+import { ApiKeyService } from './services/api-keys';
+import { AuditLogService } from './services/audit-log';
+import { IntegrityService } from './services/integrity';
+import { PortfolioService } from './services/portfolios';
+
+export interface Stoppable {
+  stop(): Promise<void>;
+}
+
+/** PostgreSQL: DATABASE_URL when set, else the embedded server under dataDir. Migrations applied. */
+export async function openDatabase(config: Config, log: Logger): Promise<{ orm: MikroORM; embedded?: Stoppable }> {
+  let url = config.databaseUrl;
+  let embedded: Stoppable | undefined;
+  if (!url) {
+    const pg = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPgPort, log });
+    url = pg.url;
+    embedded = pg;
+    log.info('embedded PostgreSQL started', { port: config.embeddedPgPort });
+  }
+  const orm = await openOrm(url, config.dbPoolMax);
+  const applied = await migrate(orm);
+  if (applied.length) log.info('migrations applied', { applied });
+  return { orm, embedded };
+}
+
+/** Temporal: TEMPORAL_ADDRESS when set, else the dev server (SQLite file + Web UI) under dataDir. */
+export async function openTemporal(
+  config: Config,
+  log: Logger,
+): Promise<{ client: Client; address: string; uiUrl?: string; devServer?: Stoppable }> {
+  let address = config.temporalAddress;
+  let devServer: Stoppable | undefined;
+  let uiUrl: string | undefined;
+  if (!address) {
+    const dev = await startTemporalDevServer({
+      cli: config.temporalCli,
+      dataDir: config.dataDir,
+      port: config.temporalPort,
+      uiPort: config.temporalUiPort,
+      namespace: config.temporalNamespace,
+      log,
+    });
+    address = dev.address;
+    uiUrl = dev.uiUrl;
+    devServer = dev;
+    log.info('Temporal dev server started', { address, uiUrl });
+  }
+  const client = await connectClient(address, config.temporalNamespace);
+  await ensureSearchAttributes(client, config.temporalNamespace, log);
+  return { client, address, uiUrl, devServer };
+}
+
+export function buildServices(orm: MikroORM) {
+  const ledger = new LedgerService(orm);
+  return {
+    ledger,
+    portfolios: new PortfolioService(orm, ledger),
+    accounts: new AccountService(orm, ledger),
+    integrity: new IntegrityService(orm),
+    apiKeys: new ApiKeyService(orm),
+    audit: new AuditLogService(orm),
+  };
+}
+export type Services = ReturnType<typeof buildServices>;
+
+export async function postgresReady(orm: MikroORM): Promise<boolean> {
+  try {
+    await orm.em.fork().execute('select 1');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts the HTTP API; resolves once it listens. */
+export async function startApi(opts: {
+  orm: MikroORM;
+  services: Services;
+  temporal: Client;
+  host: string;
+  port: number;
+  log: Logger;
+}): Promise<{ server: Server; url: string; stop(): Promise<void> }> {
+  const app = createApp({
+    ...opts.services,
+    log: opts.log,
+    readiness: async () => {
+      const [postgres, temporal] = await Promise.all([postgresReady(opts.orm), temporalReady(opts.temporal)]);
+      return { postgres, temporal };
+    },
+  });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(opts.port, opts.host, () => resolve(s));
+    s.once('error', reject);
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    server,
+    url: `http://${opts.host}:${port}`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,73 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(1).max(65535);
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().default('127.0.0.1'),
+  PORT: port.default(3000),
+  ALLUSE_DATA_DIR: z.string().default('.data'),
+  DATABASE_URL: z.string().url().optional(),
+  ALLUSE_PG_PORT: port.default(54329),
+  DB_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+  TEMPORAL_ADDRESS: z.string().optional(),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().default('alluse'),
+  TEMPORAL_PORT: port.default(7233),
+  TEMPORAL_UI_PORT: port.default(8233),
+  TEMPORAL_CLI: z.string().optional(),
+  ALLUSE_ADMIN_API_KEY: z.string().min(24, 'ALLUSE_ADMIN_API_KEY must be at least 24 characters').optional(),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export interface Config {
+  env: 'development' | 'production' | 'test';
+  host: string;
+  port: number;
+  dataDir: string;
+  /** Set: use this PostgreSQL. Unset: run the embedded one under dataDir. */
+  databaseUrl?: string;
+  embeddedPgPort: number;
+  dbPoolMax: number;
+  /** Set: use this Temporal frontend. Unset: run the dev server under dataDir. */
+  temporalAddress?: string;
+  temporalNamespace: string;
+  taskQueue: string;
+  temporalPort: number;
+  temporalUiPort: number;
+  temporalCli?: string;
+  adminApiKey?: string;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+/** Parses the environment once into a frozen, typed object; throws a readable error on bad values. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  if (e.NODE_ENV === 'production' && (!e.DATABASE_URL || !e.TEMPORAL_ADDRESS)) {
+    // Production never falls back to the embedded services.
+    throw new Error('invalid configuration: production needs DATABASE_URL and TEMPORAL_ADDRESS');
+  }
+  return Object.freeze({
+    env: e.NODE_ENV,
+    host: e.HOST,
+    port: e.PORT,
+    dataDir: resolve(e.ALLUSE_DATA_DIR),
+    databaseUrl: e.DATABASE_URL,
+    embeddedPgPort: e.ALLUSE_PG_PORT,
+    dbPoolMax: e.DB_POOL_MAX,
+    temporalAddress: e.TEMPORAL_ADDRESS,
+    temporalNamespace: e.TEMPORAL_NAMESPACE,
+    taskQueue: e.TEMPORAL_TASK_QUEUE,
+    temporalPort: e.TEMPORAL_PORT,
+    temporalUiPort: e.TEMPORAL_UI_PORT,
+    temporalCli: e.TEMPORAL_CLI,
+    adminApiKey: e.ALLUSE_ADMIN_API_KEY,
+    logLevel: e.LOG_LEVEL,
+  });
+}

@@ -1,0 +1,30 @@
+import { MikroORM, defineConfig } from '@mikro-orm/postgresql';
+import { Migrator } from '@mikro-orm/migrations';
+import { ENTITIES } from './entities';
+import { Migration20261127000000_foundation } from './migrations/Migration20261127000000_foundation';
+
+export const MIGRATIONS = [{ name: 'Migration20261127000000_foundation', class: Migration20261127000000_foundation }];
+
+export function ormConfig(clientUrl: string, poolMax = 10) {
+  return defineConfig({
+    clientUrl,
+    entities: ENTITIES,
+    extensions: [Migrator],
+    discovery: { warnWhenNoEntities: false },
+    pool: { min: 0, max: poolMax },
+    // Amounts stay strings end to end.
+    forceUtcTimezone: true,
+    migrations: { migrationsList: MIGRATIONS, transactional: true, allOrNothing: true, snapshot: false, silent: true },
+    debug: false,
+  });
+}
+
+export async function openOrm(clientUrl: string, poolMax?: number): Promise<MikroORM> {
+  return MikroORM.init(ormConfig(clientUrl, poolMax));
+}
+
+/** Applies pending migrations; never `schema:update`. Returns the names applied. */
+export async function migrate(orm: MikroORM): Promise<string[]> {
+  const applied = await orm.getMigrator().up();
+  return applied.map((m) => m.name);
+}

@@ -1,0 +1,41 @@
+import { Client, Connection } from '@temporalio/client';
+import type { Logger } from './logger';
+
+/** Custom search attributes the engine sets on every run, so operators can filter in the UI and CLI. */
+export const SEARCH_ATTRIBUTES = {
+  AlluseOperationType: 'Keyword',
+  AllusePortfolioId: 'Keyword',
+  AlluseAccountId: 'Keyword',
+  AlluseUnitId: 'Keyword',
+} as const;
+
+const INDEXED_VALUE_TYPE_KEYWORD = 2;
+
+export async function connectClient(address: string, namespace: string): Promise<Client> {
+  const connection = await Connection.connect({ address });
+  return new Client({ connection, namespace });
+}
+
+/** Registers the engine's search attributes when missing; a no-op when they exist. */
+export async function ensureSearchAttributes(client: Client, namespace: string, log: Logger): Promise<void> {
+  const op = client.connection.operatorService;
+  const existing = await op.listSearchAttributes({ namespace });
+  const have = new Set(Object.keys(existing.customAttributes ?? {}));
+  const missing = Object.keys(SEARCH_ATTRIBUTES).filter((k) => !have.has(k));
+  if (missing.length === 0) return;
+  await op.addSearchAttributes({
+    namespace,
+    searchAttributes: Object.fromEntries(missing.map((k) => [k, INDEXED_VALUE_TYPE_KEYWORD])),
+  });
+  log.info('registered Temporal search attributes', { missing });
+}
+
+/** Readiness probe: true when the frontend answers. */
+export async function temporalReady(client: Client): Promise<boolean> {
+  try {
+    await client.connection.workflowService.getSystemInfo({});
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,202 @@
+import type Decimal from 'decimal.js';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { v7 as uuidv7 } from 'uuid';
+import { appendAudit, type AuditInput } from '../audit/audit';
+import { BUCKETS, type Bucket, type Buckets, applyDelta } from '../domain/buckets';
+import { DomainError } from '../domain/errors';
+import { Dec, ZERO, fromDb, formatMoney, sum } from '../domain/money';
+import { pgDate } from '../db/sql';
+
+/** An account row as locked for an entry. */
+export interface LockedAccount {
+  id: string;
+  portfolioId: string;
+  unitId: string | null;
+  type: 'gen' | 'rev' | 'com' | 'external' | 'holding';
+  status: string;
+  baseBalance: Decimal;
+  buckets: Buckets;
+  createdAt: Date;
+}
+
+/** One posting: a signed amount on one bucket of one account. */
+export interface Leg {
+  accountId: string;
+  bucket: Bucket;
+  amount: Decimal;
+}
+
+export interface EntryPlan {
+  legs: Leg[];
+  baseBalanceChanges?: { accountId: string; delta: Decimal }[];
+}
+
+export interface PostRequest {
+  idempotencyKey: string;
+  portfolioId: string;
+  kind: string;
+  actor: string;
+  operationId?: string;
+  occurredAt?: Date;
+  reference?: string;
+  note?: string;
+  /** Every account the plan reads or writes; locked FOR UPDATE in id order. */
+  accountIds: string[];
+  /** Computes the legs from the locked state (so bucket rules see committed balances). */
+  plan(accounts: ReadonlyMap<string, LockedAccount>): EntryPlan;
+  audit?: Omit<AuditInput, 'actor' | 'portfolioId'>;
+}
+
+export interface PostResult {
+  entryId: string;
+  /** False when the idempotency key had already been used: nothing changed. */
+  created: boolean;
+}
+
+const RETRYABLE_PG_CODES = new Set(['40001', '40P01']);
+
+interface AccountSqlRow {
+  id: string; portfolio_id: string; unit_id: string | null; type: LockedAccount['type']; status: string;
+  base_balance: string; cash: string; contracts: string; leaps: string; reserve: string; created_at: string;
+}
+
+export function toLocked(r: AccountSqlRow): LockedAccount {
+  return {
+    id: r.id, portfolioId: r.portfolio_id, unitId: r.unit_id, type: r.type, status: r.status,
+    baseBalance: fromDb(r.base_balance), createdAt: pgDate(r.created_at),
+    buckets: { cash: fromDb(r.cash), contracts: fromDb(r.contracts), leaps: fromDb(r.leaps), reserve: fromDb(r.reserve) },
+  };
+}
+
+/**
+ * The only writer of balances. One entry = one database transaction that
+ * (1) claims the idempotency key, (2) locks the accounts in id order,
+ * (3) plans the legs from the locked state, (4) checks the entry balances and
+ * no bucket goes negative, (5) updates the cached buckets and writes the
+ * postings, (6) appends the audit row. The `external` account's balance is
+ * not cached (it is the hot counterpart of every trading result); it is
+ * always derived from its postings.
+ */
+export class LedgerService {
+  constructor(private readonly orm: MikroORM) {}
+
+  /** Posts in its own transaction, retrying on deadlock or serialisation failure. */
+  async post(req: PostRequest): Promise<PostResult> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.orm.em.fork().transactional((em) => this.postIn(em, req));
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (attempt < 5 && code && RETRYABLE_PG_CODES.has(code)) continue;
+        throw err;
+      }
+    }
+  }
+
+  /** Posts inside a caller's transaction (the caller commits or rolls back). */
+  async postIn(em: EntityManager, req: PostRequest): Promise<PostResult> {
+    const entryId = uuidv7();
+    const claimed = await em.execute<{ id: string }[]>(
+      `insert into journal_entries (id, portfolio_id, idempotency_key, kind, actor, operation_id, occurred_at, reference, note)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (idempotency_key) do nothing returning id`,
+      [entryId, req.portfolioId, req.idempotencyKey, req.kind, req.actor, req.operationId ?? null,
+        req.occurredAt ?? new Date(), req.reference ?? null, req.note ?? null],
+    );
+    if (claimed.length === 0) {
+      const [existing] = await em.execute<{ id: string }[]>(
+        'select id from journal_entries where idempotency_key = ?', [req.idempotencyKey],
+      );
+      if (!existing) throw new Error('idempotency key vanished');
+      return { entryId: existing.id, created: false };
+    }
+
+    const accounts = await lockAccounts(em, req.accountIds);
+    for (const a of accounts.values()) {
+      if (a.portfolioId !== req.portfolioId) throw new DomainError('InvariantViolation', 'an entry cannot span portfolios');
+    }
+    const plan = req.plan(accounts);
+    const deltas = validatePlan(plan, accounts);
+
+    for (const [accountId, delta] of deltas) {
+      const account = accounts.get(accountId)!;
+      if (account.type === 'external') continue;
+      const after = applyDelta(account.buckets, delta.buckets);
+      const negative = BUCKETS.find((b) => after[b].lt(0));
+      if (negative) {
+        throw new DomainError('InsufficientFunds', `the ${negative} bucket would go negative`, { accountId });
+      }
+      const base = account.baseBalance.plus(delta.base);
+      if (base.lt(0)) throw new DomainError('InvariantViolation', 'base balance would go negative', { accountId });
+      await em.execute(
+        `update accounts set cash = ?, contracts = ?, leaps = ?, reserve = ?, base_balance = ?,
+           version = version + 1, updated_at = now() where id = ?`,
+        [...BUCKETS.map((b) => after[b].toFixed(2)), base.toFixed(2), accountId],
+      );
+    }
+
+    const values = plan.legs.map(() => '(?, ?, ?, ?)').join(', ');
+    await em.execute(
+      `insert into postings (entry_id, account_id, bucket, amount) values ${values}`,
+      plan.legs.flatMap((l) => [entryId, l.accountId, l.bucket, l.amount.toFixed(2)]),
+    );
+    await appendAudit(em, {
+      actor: req.actor,
+      portfolioId: req.portfolioId,
+      action: req.audit?.action ?? 'ledger.entry.posted',
+      targetType: req.audit?.targetType ?? 'journal_entry',
+      targetId: req.audit?.targetId ?? entryId,
+      details: {
+        entryId, kind: req.kind, idempotencyKey: req.idempotencyKey, operationId: req.operationId,
+        legs: plan.legs.map((l) => ({ accountId: l.accountId, bucket: l.bucket, amount: formatMoney(l.amount) })),
+        ...req.audit?.details,
+      },
+    });
+    return { entryId, created: true };
+  }
+}
+
+export async function lockAccounts(em: EntityManager, ids: string[]): Promise<Map<string, LockedAccount>> {
+  const unique = [...new Set(ids)].sort();
+  const rows = await em.execute<AccountSqlRow[]>(
+    `select id, portfolio_id, unit_id, type, status, base_balance, cash, contracts, leaps, reserve, created_at
+       from accounts where id in (${unique.map(() => '?').join(', ')}) order by id for update`,
+    unique,
+  );
+  if (rows.length !== unique.length) {
+    const found = new Set(rows.map((r) => r.id));
+    throw new DomainError('AccountNotFound', 'account not found', { accountId: unique.find((id) => !found.has(id)) });
+  }
+  return new Map(rows.map((r) => [r.id, toLocked(r)]));
+}
+
+interface AccountDelta {
+  buckets: Partial<Record<Bucket, Decimal>>;
+  base: Decimal;
+}
+
+/** Double entry: legs are non-zero cents on locked accounts and sum to zero. */
+function validatePlan(plan: EntryPlan, accounts: ReadonlyMap<string, LockedAccount>): Map<string, AccountDelta> {
+  if (plan.legs.length < 2) throw new DomainError('InvariantViolation', 'an entry needs at least two postings');
+  const deltas = new Map<string, AccountDelta>();
+  const get = (id: string) => {
+    if (!accounts.has(id)) throw new DomainError('InvariantViolation', 'posting to an account that is not locked', { id });
+    let d = deltas.get(id);
+    if (!d) deltas.set(id, (d = { buckets: {}, base: ZERO }));
+    return d;
+  };
+  for (const leg of plan.legs) {
+    if (leg.amount.isZero() || leg.amount.decimalPlaces() > 2) {
+      throw new DomainError('InvariantViolation', 'a posting is a non-zero amount in cents', { amount: leg.amount.toString() });
+    }
+    const d = get(leg.accountId);
+    d.buckets[leg.bucket] = (d.buckets[leg.bucket] ?? new Dec(0)).plus(leg.amount);
+  }
+  for (const change of plan.baseBalanceChanges ?? []) {
+    const d = get(change.accountId);
+    d.base = d.base.plus(change.delta);
+  }
+  const total = sum(plan.legs.map((l) => l.amount));
+  if (!total.isZero()) throw new DomainError('InvariantViolation', `entry is unbalanced by ${total.toFixed(2)}`);
+  return deltas;
+}
+

@@ -1,0 +1,172 @@
+import { createHash } from 'node:crypto';
+import type Decimal from 'decimal.js';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { canonicalJson } from '../audit/audit';
+import { type ActivityType, BUCKETS, activityEffect } from '../domain/buckets';
+import { DomainError } from '../domain/errors';
+import { formatMoney, fromDb } from '../domain/money';
+import type { PortfolioSettings } from '../domain/settings';
+import type { LedgerService, Leg } from '../ledger/ledger';
+import { ACCOUNT_COLUMNS, type AccountRecord, type AccountView, accountView } from './views';
+import { pgIso } from '../db/sql';
+
+export interface ActivityCommand {
+  type: ActivityType;
+  amount: Decimal;
+  occurredAt?: Date;
+  reference?: string;
+  note?: string;
+}
+
+export interface ActivityResponse {
+  status: number;
+  body: { entryId: string; account: AccountView };
+  /** True when this is the stored response of an earlier request with the same key. */
+  replayed: boolean;
+}
+
+export interface EntryItem {
+  entryId: string;
+  postingId: string;
+  kind: string;
+  amount: string;
+  bucket: string;
+  occurredAt: string;
+  operationId: string | null;
+  actor: string;
+  reference: string | null;
+}
+
+const cursorOf = (postingId: string) => Buffer.from(`p:${postingId}`).toString('base64url');
+function parseCursor(cursor: string): string {
+  const raw = Buffer.from(cursor, 'base64url').toString();
+  if (!/^p:\d{1,19}$/.test(raw)) throw new DomainError('ValidationError', 'invalid cursor', { path: 'cursor' });
+  return raw.slice(2);
+}
+
+export class AccountService {
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly ledger: LedgerService,
+  ) {}
+
+  async get(id: string, em: EntityManager = this.orm.em.fork()): Promise<AccountView> {
+    const [row] = await em.execute<(AccountRecord & { settings: PortfolioSettings })[]>(
+      `select a.${ACCOUNT_COLUMNS.split(', ').join(', a.')}, p.settings
+         from accounts a join portfolios p on p.id = a.portfolio_id
+        where a.id = ? and a.unit_id is not null`,
+      [id],
+    );
+    if (!row) throw new DomainError('AccountNotFound', 'account not found');
+    return accountView(row, row.settings);
+  }
+
+  /**
+   * Records one trading activity. `idempotencyKey` is scoped to the account;
+   * the first successful response is stored with the posting in one
+   * transaction and returned again for the same key and body. A rejected
+   * request claims nothing, so it may be retried with the same key.
+   */
+  async recordActivity(accountId: string, cmd: ActivityCommand, idempotencyKey: string, actor: string): Promise<ActivityResponse> {
+    const scope = `activity:${accountId}:${idempotencyKey}`;
+    const requestHash = createHash('sha256')
+      .update(canonicalJson({ ...cmd, amount: formatMoney(cmd.amount), occurredAt: cmd.occurredAt?.toISOString() }))
+      .digest('hex');
+    const earlier = await this.storedResponse(scope, requestHash);
+    if (earlier) return earlier;
+
+    const em0 = this.orm.em.fork();
+    const [acct] = await em0.execute<{ portfolio_id: string; settings: PortfolioSettings }[]>(
+      `select a.portfolio_id, p.settings from accounts a join portfolios p on p.id = a.portfolio_id
+        where a.id = ? and a.unit_id is not null`,
+      [accountId],
+    );
+    if (!acct) throw new DomainError('AccountNotFound', 'account not found');
+    const [external] = await em0.execute<{ id: string }[]>(
+      `select id from accounts where portfolio_id = ? and type = 'external'`, [acct.portfolio_id],
+    );
+
+    const result = await this.orm.em.fork().transactional(async (em) => {
+      const posted = await this.ledger.postIn(em, {
+        idempotencyKey: scope,
+        portfolioId: acct.portfolio_id,
+        kind: cmd.type,
+        actor,
+        occurredAt: cmd.occurredAt,
+        reference: cmd.reference,
+        note: cmd.note,
+        accountIds: [accountId, external!.id],
+        plan: (locked) => {
+          const a = locked.get(accountId)!;
+          if (a.status !== 'active') {
+            throw new DomainError('Conflict', `account is ${a.status}; activity is accepted only on active accounts`);
+          }
+          const effect = activityEffect(cmd.type, cmd.amount, { type: a.type as 'gen', buckets: a.buckets, baseBalance: a.baseBalance }, acct.settings.bufferPct);
+          const legs: Leg[] = [];
+          for (const b of BUCKETS) {
+            const d = effect.delta[b];
+            if (d && !d.isZero()) legs.push({ accountId, bucket: b, amount: d });
+          }
+          const net = legs.reduce((s, l) => s.plus(l.amount), fromDb('0'));
+          legs.push({ accountId: external!.id, bucket: 'cash', amount: net.neg() });
+          return {
+            legs,
+            baseBalanceChanges: effect.baseBalanceDelta.isZero() ? [] : [{ accountId, delta: effect.baseBalanceDelta }],
+          };
+        },
+        audit: { action: `account.activity.${cmd.type}`, targetType: 'account', targetId: accountId, details: { idempotencyKey } },
+      });
+      if (!posted.created) return null;
+      const body = { entryId: posted.entryId, account: await this.get(accountId, em) };
+      await em.execute(
+        'insert into idempotent_requests (scope, request_hash, status_code, response) values (?, ?, ?, ?::jsonb)',
+        [scope, requestHash, 201, JSON.stringify(body)],
+      );
+      return { status: 201, body, replayed: false };
+    });
+    // Null: a concurrent request with the same key committed first.
+    return result ?? (await this.storedResponse(scope, requestHash))!;
+  }
+
+  private async storedResponse(scope: string, requestHash: string): Promise<ActivityResponse | null> {
+    const [row] = await this.orm.em.fork().execute<{ request_hash: string; status_code: number; response: ActivityResponse['body'] }[]>(
+      'select request_hash, status_code, response from idempotent_requests where scope = ?', [scope],
+    );
+    if (!row) return null;
+    if (row.request_hash !== requestHash) {
+      throw new DomainError('IdempotencyConflict', 'this Idempotency-Key was already used with a different request body');
+    }
+    return { status: row.status_code, body: row.response, replayed: true };
+  }
+
+  async entries(accountId: string, limit: number, cursor?: string): Promise<{ items: EntryItem[]; nextCursor: string | null }> {
+    const em = this.orm.em.fork();
+    await this.get(accountId, em);
+    const before = cursor ? parseCursor(cursor) : null;
+    const rows = await em.execute<{
+      posting_id: string; entry_id: string; kind: string; amount: string; bucket: string; occurred_at: string;
+      operation_id: string | null; actor: string; reference: string | null;
+    }[]>(
+      `select p.id as posting_id, p.entry_id, e.kind, p.amount, p.bucket, e.occurred_at, e.operation_id, e.actor, e.reference
+         from postings p join journal_entries e on e.id = p.entry_id
+        where p.account_id = ? ${before ? 'and p.id < ?' : ''}
+        order by p.id desc limit ?`,
+      before ? [accountId, before, limit + 1] : [accountId, limit + 1],
+    );
+    const page = rows.slice(0, limit);
+    return {
+      items: page.map((r) => ({
+        entryId: r.entry_id,
+        postingId: String(r.posting_id),
+        kind: r.kind,
+        amount: formatMoney(fromDb(r.amount)),
+        bucket: r.bucket,
+        occurredAt: pgIso(r.occurred_at),
+        operationId: r.operation_id,
+        actor: r.actor,
+        reference: r.reference,
+      })),
+      nextCursor: rows.length > limit ? cursorOf(String(page[page.length - 1]!.posting_id)) : null,
+    };
+  }
+}
