@@ -15,6 +15,8 @@ import { ApiKeyService } from './services/api-keys';
 import { AuditLogService } from './services/audit-log';
 import { IntegrityService } from './services/integrity';
 import { PortfolioService } from './services/portfolios';
+import { OperationsService } from './services/operations';
+import { SyntheticMarketData } from './market/provider';
 
 export interface Stoppable {
   stop(): Promise<void>;
@@ -63,9 +65,10 @@ export async function openTemporal(
   return { client, address, uiUrl, devServer };
 }
 
-export function buildServices(orm: MikroORM) {
+export function buildServices(orm: MikroORM, temporal: Client, taskQueue: string) {
   const ledger = new LedgerService(orm);
   return {
+    operations: new OperationsService(orm, temporal, taskQueue, new SyntheticMarketData()),
     ledger,
     portfolios: new PortfolioService(orm, ledger),
     accounts: new AccountService(orm, ledger),

@@ -19,6 +19,11 @@ const envSchema = z.object({
   TEMPORAL_CLI: z.string().optional(),
   ALLUSE_ADMIN_API_KEY: z.string().min(24, 'ALLUSE_ADMIN_API_KEY must be at least 24 characters').optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  WORKER_ACTIVITY_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(100),
+  WORKER_WORKFLOW_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(100),
+  PAPER_BROKER_LATENCY_MS: z.coerce.number().int().min(0).max(60_000).default(0),
+  PAPER_BROKER_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
+  PAPER_BROKER_TIMEOUT_RATE: z.coerce.number().min(0).max(1).default(0),
 });
 
 export interface Config {
@@ -39,6 +44,9 @@ export interface Config {
   temporalCli?: string;
   adminApiKey?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  workerActivityConcurrency: number;
+  workerWorkflowConcurrency: number;
+  paperBroker: { latencyMs: number; failureRate: number; timeoutRate: number; hangMs: number };
 }
 
 /** Parses the environment once into a frozen, typed object; throws a readable error on bad values. */
@@ -69,5 +77,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     temporalCli: e.TEMPORAL_CLI,
     adminApiKey: e.ALLUSE_ADMIN_API_KEY,
     logLevel: e.LOG_LEVEL,
+    workerActivityConcurrency: e.WORKER_ACTIVITY_CONCURRENCY,
+    workerWorkflowConcurrency: e.WORKER_WORKFLOW_CONCURRENCY,
+    paperBroker: Object.freeze({
+      latencyMs: e.PAPER_BROKER_LATENCY_MS,
+      failureRate: e.PAPER_BROKER_FAILURE_RATE,
+      timeoutRate: e.PAPER_BROKER_TIMEOUT_RATE,
+      // Longer than the broker steps' 10 s timeout, so a "timeout" is one.
+      hangMs: 15_000,
+    }),
   });
 }

@@ -7,7 +7,7 @@ import { buildServices, openDatabase, openTemporal, startApi, type Stoppable } f
 import { loadConfig } from './config';
 import { createLogger } from './infra/logger';
 import { ApiKeyService } from './services/api-keys';
-import { startWorker } from './worker';
+import { installTemporalRuntime, startWorker } from './worker';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -40,9 +40,10 @@ async function main(): Promise<void> {
     track('temporal client', { stop: () => temporal.client.connection.close() });
 
     const admin = await new ApiKeyService(db.orm).bootstrapAdmin(config.dataDir, config.adminApiKey);
-    const worker = await startWorker({ config, orm: db.orm, log });
+    installTemporalRuntime(config.logLevel);
+    const worker = await startWorker({ config, orm: db.orm, address: temporal.address, log });
     track('worker', worker);
-    const api = await startApi({ orm: db.orm, services: buildServices(db.orm), temporal: temporal.client, host: config.host, port: config.port, log });
+    const api = await startApi({ orm: db.orm, services: buildServices(db.orm, temporal.client, config.taskQueue), temporal: temporal.client, host: config.host, port: config.port, log });
     track('api', api);
 
     const keyLine =

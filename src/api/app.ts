@@ -6,12 +6,14 @@ import type { AccountService } from '../services/accounts';
 import type { ApiKeyService } from '../services/api-keys';
 import type { AuditLogService } from '../services/audit-log';
 import type { IntegrityService } from '../services/integrity';
+import type { OperationsService } from '../services/operations';
 import type { PortfolioService } from '../services/portfolios';
 import { authenticate } from './auth';
 import { renderDocs } from './docs';
 import { errorHandler, sendProblem } from './errors';
 import { accountRoutes } from './routes/accounts';
 import { adminRoutes } from './routes/admin';
+import { operationRoutes } from './routes/operations';
 import { portfolioRoutes } from './routes/portfolios';
 
 export interface Readiness {
@@ -25,6 +27,7 @@ export interface AppDeps {
   integrity: IntegrityService;
   apiKeys: ApiKeyService;
   audit: AuditLogService;
+  operations: OperationsService;
   readiness(): Promise<Readiness>;
   log: Logger;
 }
@@ -54,6 +57,7 @@ export function createApp(deps: AppDeps): Express {
   const v1 = express.Router();
   portfolioRoutes(v1, registry, deps);
   accountRoutes(v1, registry, deps);
+  operationRoutes(v1, registry, deps);
   adminRoutes(v1, registry, deps);
 
   const openapi = new OpenApiGeneratorV31(registry.definitions).generateDocument({

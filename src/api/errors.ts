@@ -38,6 +38,8 @@ const STATUS_OF: Record<DomainErrorType, number> = {
   NotEligible: 422,
   Conflict: 409,
   IdempotencyConflict: 409,
+  Compensated: 409,
+  BrokerRejected: 422,
   InvariantViolation: 500,
 };
 
@@ -67,7 +69,9 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     }
     if (isDomainError(err) && err.type !== 'InvariantViolation') {
       const errors = typeof err.details.path === 'string' ? [{ path: err.details.path, message: err.message }] : undefined;
-      return sendProblem(res, STATUS_OF[err.type], err.message, { code: err.type, ...(errors && { errors }) },
+      // Only these details are public: the running operation's id and the business reasons.
+      const { operationId, reasons } = err.details as { operationId?: string; reasons?: string[] };
+      return sendProblem(res, STATUS_OF[err.type], err.message, { code: err.type, ...(errors && { errors }), ...(operationId && { operationId }), ...(reasons && { reasons }) },
         `urn:alluse:problem:${err.type}`);
     }
     const bodyErr = err as { type?: string; status?: number };

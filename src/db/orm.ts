@@ -2,8 +2,12 @@ import { MikroORM, defineConfig } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import { ENTITIES } from './entities';
 import { Migration20261127000000_foundation } from './migrations/Migration20261127000000_foundation';
+import { Migration20261127010000_protocols } from './migrations/Migration20261127010000_protocols';
 
-export const MIGRATIONS = [{ name: 'Migration20261127000000_foundation', class: Migration20261127000000_foundation }];
+export const MIGRATIONS = [
+  { name: 'Migration20261127000000_foundation', class: Migration20261127000000_foundation },
+  { name: 'Migration20261127010000_protocols', class: Migration20261127010000_protocols },
+];
 
 export function ormConfig(clientUrl: string, poolMax = 10) {
   return defineConfig({

@@ -13,6 +13,8 @@ export type DomainErrorType =
   | 'NotEligible'
   | 'Conflict'
   | 'IdempotencyConflict'
+  | 'Compensated'
+  | 'BrokerRejected'
   | 'InvariantViolation';
 
 export class DomainError extends Error {

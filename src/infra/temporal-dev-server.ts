@@ -70,7 +70,7 @@ async function waitForTemporal(address: string, timeoutMs: number, exited: () =>
       await conn.close();
       return;
     } catch (err) {
-      if (Date.now() > deadline) throw new Error(`Temporal at ${address} not ready after ${timeoutMs} ms: ${String(err)}`);
+      if (Date.now() > deadline) throw new Error(`Temporal at ${address} not ready after ${timeoutMs} ms`, { cause: err });
       await new Promise((r) => setTimeout(r, 250));
     }
   }

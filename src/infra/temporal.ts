@@ -39,3 +39,4 @@ export async function temporalReady(client: Client): Promise<boolean> {
     return false;
   }
 }
+

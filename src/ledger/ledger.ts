@@ -45,6 +45,12 @@ export interface PostRequest {
   /** Computes the legs from the locked state (so bucket rules see committed balances). */
   plan(accounts: ReadonlyMap<string, LockedAccount>): EntryPlan;
   audit?: Omit<AuditInput, 'actor' | 'portfolioId'>;
+  /**
+   * A saga step that has an undo: serialised with its undo on the key and
+   * refused once the undo has claimed the key.
+   */
+  compensable?: boolean;
+  reversesEntryId?: string;
 }
 
 export interface PostResult {
@@ -70,9 +76,10 @@ export function toLocked(r: AccountSqlRow): LockedAccount {
 
 /**
  * The only writer of balances. One entry = one database transaction that
- * (1) claims the idempotency key, (2) locks the accounts in id order,
- * (3) plans the legs from the locked state, (4) checks the entry balances and
- * no bucket goes negative, (5) updates the cached buckets and writes the
+ * (1) returns the earlier entry when the idempotency key is taken, (2) locks
+ * the accounts in id order, (3) plans the legs from the locked state,
+ * (4) checks the entry balances and no bucket goes negative, (5) claims the
+ * key (unique constraint), updates the cached buckets and writes the
  * postings, (6) appends the audit row. The `external` account's balance is
  * not cached (it is the hot counterpart of every trading result); it is
  * always derived from its postings.
@@ -95,27 +102,31 @@ export class LedgerService {
 
   /** Posts inside a caller's transaction (the caller commits or rolls back). */
   async postIn(em: EntityManager, req: PostRequest): Promise<PostResult> {
-    const entryId = uuidv7();
-    const claimed = await em.execute<{ id: string }[]>(
-      `insert into journal_entries (id, portfolio_id, idempotency_key, kind, actor, operation_id, occurred_at, reference, note)
-       values (?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (idempotency_key) do nothing returning id`,
-      [entryId, req.portfolioId, req.idempotencyKey, req.kind, req.actor, req.operationId ?? null,
-        req.occurredAt ?? new Date(), req.reference ?? null, req.note ?? null],
-    );
-    if (claimed.length === 0) {
-      const [existing] = await em.execute<{ id: string }[]>(
-        'select id from journal_entries where idempotency_key = ?', [req.idempotencyKey],
-      );
-      if (!existing) throw new Error('idempotency key vanished');
-      return { entryId: existing.id, created: false };
-    }
+    if (req.compensable) await this.guard(em, req.idempotencyKey);
+    const existing = await this.findEntry(em, req.idempotencyKey);
+    if (existing) return { entryId: existing, created: false };
 
     const accounts = await lockAccounts(em, req.accountIds);
+    // A concurrent request with the same key may have committed while we waited for the locks.
+    const raced = await this.findEntry(em, req.idempotencyKey);
+    if (raced) return { entryId: raced, created: false };
     for (const a of accounts.values()) {
       if (a.portfolioId !== req.portfolioId) throw new DomainError('InvariantViolation', 'an entry cannot span portfolios');
     }
     const plan = req.plan(accounts);
     const deltas = validatePlan(plan, accounts);
+
+    const entryId = uuidv7();
+    const baseChanges = (plan.baseBalanceChanges ?? []).map((c) => ({ accountId: c.accountId, delta: c.delta.toFixed(2) }));
+    const claimed = await em.execute<{ id: string }[]>(
+      `insert into journal_entries (id, portfolio_id, idempotency_key, kind, actor, operation_id, occurred_at, reference, note,
+         reverses_entry_id, base_changes)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb) on conflict (idempotency_key) do nothing returning id`,
+      [entryId, req.portfolioId, req.idempotencyKey, req.kind, req.actor, req.operationId ?? null,
+        req.occurredAt ?? new Date(), req.reference ?? null, req.note ?? null, req.reversesEntryId ?? null,
+        JSON.stringify(baseChanges)],
+    );
+    if (claimed.length === 0) return { entryId: (await this.findEntry(em, req.idempotencyKey))!, created: false };
 
     for (const [accountId, delta] of deltas) {
       const account = accounts.get(accountId)!;
@@ -152,6 +163,58 @@ export class LedgerService {
       },
     });
     return { entryId, created: true };
+  }
+
+  private async findEntry(em: EntityManager, key: string): Promise<string | undefined> {
+    const [row] = await em.execute<{ id: string }[]>('select id from journal_entries where idempotency_key = ?', [key]);
+    return row?.id;
+  }
+
+  private async guard(em: EntityManager, forwardKey: string): Promise<void> {
+    await em.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`ledger:${forwardKey}`]);
+    const [tomb] = await em.execute('select 1 from compensations where forward_key = ?', [forwardKey]);
+    if (tomb) throw new DomainError('Compensated', 'this step was already compensated', { key: forwardKey });
+  }
+
+  /**
+   * The undo of a compensable entry: posts its exact mirror (postings and
+   * base-balance changes negated) under `<key>:undo`, or, when the forward
+   * entry never landed, leaves a tombstone so it never will. Idempotent.
+   */
+  async reverse(req: { forwardKey: string; actor: string; operationId?: string }): Promise<{ reversalEntryId: string | null }> {
+    return this.orm.em.fork().transactional(async (em) => {
+      await em.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`ledger:${req.forwardKey}`]);
+      const [done] = await em.execute<{ reversal_entry_id: string | null }[]>(
+        'select reversal_entry_id from compensations where forward_key = ?', [req.forwardKey],
+      );
+      if (done) return { reversalEntryId: done.reversal_entry_id };
+      const [forward] = await em.execute<{ id: string; portfolio_id: string; base_changes: { accountId: string; delta: string }[] }[]>(
+        'select id, portfolio_id, base_changes from journal_entries where idempotency_key = ?', [req.forwardKey],
+      );
+      let reversalEntryId: string | null = null;
+      if (forward) {
+        const postings = await em.execute<{ account_id: string; bucket: Bucket; amount: string }[]>(
+          'select account_id, bucket, amount from postings where entry_id = ? order by id', [forward.id],
+        );
+        const posted = await this.postIn(em, {
+          idempotencyKey: `${req.forwardKey}:undo`,
+          portfolioId: forward.portfolio_id,
+          kind: 'reversal',
+          actor: req.actor,
+          operationId: req.operationId,
+          reversesEntryId: forward.id,
+          accountIds: postings.map((p) => p.account_id),
+          plan: () => ({
+            legs: postings.map((p) => ({ accountId: p.account_id, bucket: p.bucket, amount: fromDb(p.amount).neg() })),
+            baseBalanceChanges: forward.base_changes.map((c) => ({ accountId: c.accountId, delta: fromDb(c.delta).neg() })),
+          }),
+          audit: { action: 'ledger.entry.reversed', targetType: 'journal_entry', targetId: forward.id, details: { forwardKey: req.forwardKey } },
+        });
+        reversalEntryId = posted.entryId;
+      }
+      await em.execute('insert into compensations (forward_key, reversal_entry_id) values (?, ?)', [req.forwardKey, reversalEntryId]);
+      return { reversalEntryId };
+    });
   }
 }
 

@@ -1,14 +1,18 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { buildServices, type Services } from '../../src/bootstrap';
+import { LedgerService } from '../../src/ledger/ledger';
+import { AccountService } from '../../src/services/accounts';
+import { IntegrityService } from '../../src/services/integrity';
+import { PortfolioService } from '../../src/services/portfolios';
 import { Dec, money } from '../../src/domain/money';
 import { createTestDatabase } from '../support/db';
 
 let db: { orm: MikroORM; close(): Promise<void> };
-let services: Services;
+let services: { portfolios: PortfolioService; accounts: AccountService; integrity: IntegrityService };
 
 beforeAll(async () => {
   db = await createTestDatabase(20);
-  services = buildServices(db.orm);
+  const ledger = new LedgerService(db.orm);
+  services = { portfolios: new PortfolioService(db.orm, ledger), accounts: new AccountService(db.orm, ledger), integrity: new IntegrityService(db.orm) };
 });
 afterAll(() => db.close());
 

@@ -2,7 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
 import { buildServices, startApi } from '../../src/bootstrap';
 import { createLogger, silentLogger } from '../../src/infra/logger';
-import { connectClient } from '../../src/infra/temporal';
+import { connectClient, ensureSearchAttributes } from '../../src/infra/temporal';
 import type { Role } from '../../src/services/api-keys';
 
 export interface HttpResult<T = any> { // eslint-disable-line @typescript-eslint/no-explicit-any -- tests read arbitrary JSON
@@ -20,9 +20,10 @@ export interface TestApi {
 }
 
 /** The real Express app over a real database and Temporal connection, on an ephemeral port. */
-export async function startTestApi(orm: MikroORM): Promise<TestApi> {
-  const services = buildServices(orm);
+export async function startTestApi(orm: MikroORM, taskQueue = 'alluse-test-unused'): Promise<TestApi> {
   const temporal = await connectClient(process.env.ALLUSE_TEST_TEMPORAL_ADDRESS!, 'default');
+  await ensureSearchAttributes(temporal, 'default', silentLogger);
+  const services = buildServices(orm, temporal, taskQueue);
   const api = await startApi({ orm, services, temporal, host: '127.0.0.1', port: 0, log: process.env.ALLUSE_TEST_LOG ? createLogger('api', 'debug') : silentLogger });
   const keys = {} as Record<Role, string>;
   for (const role of ['viewer', 'operator', 'admin'] as const) {

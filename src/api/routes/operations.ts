@@ -1,0 +1,84 @@
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import type { Router } from 'express';
+import { z } from 'zod';
+import { STRATEGY_NAMES } from '../../domain/settings';
+import type { AppDeps } from '../app';
+import { defineRoute } from '../route';
+import { idParams } from '../schemas';
+
+const OperationType = z.enum(['fork', 'merge', 'reinvestment']);
+const OperationStatus = z.enum(['running', 'completed', 'failed', 'compensated', 'cancelled']);
+const Started = z.object({ operationId: z.string(), type: OperationType, status: z.literal('running') }).openapi('OperationStarted');
+const Step = z.object({ name: z.string(), status: z.string(), at: z.string() });
+const Operation = z
+  .object({
+    operationId: z.string(), type: OperationType, status: OperationStatus, startedAt: z.string(), closedAt: z.string().optional(),
+    steps: z.array(Step), result: z.unknown().optional(), error: z.object({ type: z.string(), message: z.string() }).optional(),
+  })
+  .openapi('Operation');
+const DryRun = z.object({ eligible: z.boolean(), reasons: z.array(z.string()), plan: z.unknown() }).passthrough().openapi('DryRun');
+const OperationIdParams = z.object({ operationId: z.string().regex(/^(fork|merge|reinvest)-[0-9a-f-]{36}(-[0-9A-Za-z]{1,10})?$/, 'not an operation id') });
+const reason = z.string().max(500).optional();
+
+const startResponses = {
+  200: { description: 'Dry run: eligibility and plan', schema: DryRun },
+  202: { description: 'Started', schema: Started },
+  409: { description: 'Already running (the problem carries its operationId)' },
+  422: { description: 'Not eligible (the problem lists the reasons)' },
+};
+
+export function operationRoutes(router: Router, registry: OpenAPIRegistry, deps: AppDeps): void {
+  defineRoute(router, registry, {
+    method: 'post', path: '/v1/accounts/:id/fork', role: 'operator', summary: 'Fork a Gen-Acc (or dry-run the fork)',
+    params: idParams, body: z.object({ reason, dryRun: z.boolean().optional() }).strict(),
+    responses: startResponses,
+    handler: async ({ params, body, principal }) => deps.operations.fork(params.id, body, principal.actor),
+  });
+
+  defineRoute(router, registry, {
+    method: 'post', path: '/v1/units/:id/merge', role: 'operator', summary: "Merge a forked unit into its parent unit's Com-Acc",
+    params: idParams, body: z.object({ reason, dryRun: z.boolean().optional() }).strict(),
+    responses: startResponses,
+    handler: async ({ params, body, principal }) => deps.operations.merge(params.id, body, principal.actor),
+  });
+
+  defineRoute(router, registry, {
+    method: 'post', path: '/v1/accounts/:id/reinvest', role: 'operator', summary: "Reinvest a Rev-Acc's or Com-Acc's cash for a quarter",
+    params: idParams,
+    body: z.object({ strategy: z.enum(STRATEGY_NAMES).optional(), quarter: z.string().regex(/^\d{4}Q[1-4]$/, 'must look like 2026Q3').optional(), dryRun: z.boolean().optional() }).strict(),
+    responses: startResponses,
+    handler: async ({ params, body, principal }) => deps.operations.reinvest(params.id, body, principal.actor),
+  });
+
+  defineRoute(router, registry, {
+    method: 'get', path: '/v1/operations/:operationId', role: 'viewer', summary: 'An operation (workflow run) with its steps',
+    params: OperationIdParams,
+    responses: { 200: { description: 'Operation', schema: Operation } },
+    handler: async ({ params }) => ({ status: 200, body: await deps.operations.get(params.operationId) }),
+  });
+
+  defineRoute(router, registry, {
+    method: 'get', path: '/v1/operations', role: 'viewer', summary: 'List operations',
+    query: z.object({ portfolioId: z.uuid().optional(), type: OperationType.optional(), status: OperationStatus.optional(), limit: z.coerce.number().int().min(1).max(100).default(50) }),
+    responses: { 200: { description: 'Operations', schema: z.object({ items: z.array(Operation) }) } },
+    handler: async ({ query }) => ({ status: 200, body: { items: await deps.operations.list(query) } }),
+  });
+
+  defineRoute(router, registry, {
+    method: 'post', path: '/v1/operations/:operationId/cancel', role: 'operator', summary: 'Cancel a running operation (it compensates)',
+    params: OperationIdParams,
+    responses: { 202: { description: 'Cancellation requested' }, 409: { description: 'Not running' } },
+    handler: async ({ params, principal }) => {
+      await deps.operations.cancel(params.operationId);
+      deps.log.info('operation cancel requested', { operationId: params.operationId, actor: principal.actor });
+      return { status: 202, body: { operationId: params.operationId, status: 'cancelling' } };
+    },
+  });
+
+  defineRoute(router, registry, {
+    method: 'get', path: '/v1/portfolios/:id/events', role: 'viewer', summary: 'Fork, merge and reinvestment records',
+    params: idParams, query: z.object({ type: OperationType.optional() }),
+    responses: { 200: { description: 'Events', schema: z.object({ items: z.array(z.record(z.string(), z.unknown())) }) } },
+    handler: async ({ params, query }) => ({ status: 200, body: { items: await deps.operations.events(params.id, query.type) } }),
+  });
+}

@@ -1,0 +1,109 @@
+/**
+ * Commands, contexts and results shared by the API, the workflows and the
+ * activities. Workflow-safe (types and pure helpers only). Amounts are decimal
+ * strings whenever they cross Temporal.
+ */
+export type OperationType = 'fork' | 'merge' | 'reinvestment';
+export type Trigger = 'scan' | 'manual';
+
+export interface StepRecord {
+  name: string;
+  status: 'running' | 'completed' | 'failed' | 'compensating' | 'compensated';
+  at: string;
+}
+
+export interface ForkInput {
+  accountId: string;
+  portfolioId: string;
+  seq: number;
+  trigger: Trigger;
+  actor: string;
+  reason?: string;
+}
+
+export interface ForkContext {
+  workflowId: string;
+  eventId: string;
+  portfolioId: string;
+  parentAccountId: string;
+  parentUnitId: string;
+  holdingAccountId: string;
+  seq: number;
+  attempt: number;
+  actor: string;
+  newUnitId: string;
+  newGenAccountId: string;
+  newComAccountId: string;
+  surplus: string;
+  retained: string;
+  forkAmount: string;
+  childGen: string;
+  childCom: string;
+}
+
+export interface MergeInput {
+  unitId: string;
+  portfolioId: string;
+  trigger: Trigger;
+  actor: string;
+  reason?: string;
+}
+
+export interface MergeContext {
+  workflowId: string;
+  eventId: string;
+  portfolioId: string;
+  unitId: string;
+  targetUnitId: string;
+  targetAccountId: string;
+  attempt: number;
+  actor: string;
+  sources: { accountId: string; amount: string; closePositions: string }[];
+  total: string;
+}
+
+export interface ReinvestInput {
+  accountId: string;
+  portfolioId: string;
+  quarter: string;
+  strategy?: string;
+  trigger: Trigger;
+  actor: string;
+}
+
+export interface ReinvestContext {
+  workflowId: string;
+  eventId: string;
+  portfolioId: string;
+  accountId: string;
+  quarter: string;
+  attempt: number;
+  actor: string;
+  skipped: boolean;
+  reason?: string;
+  strategy: string;
+  regime?: string;
+  reinvestable: string;
+  reserve: string;
+  contracts: string;
+  leaps: string;
+}
+
+export interface OperationResult {
+  status: 'completed' | 'skipped';
+  steps: StepRecord[];
+  summary: Record<string, unknown>;
+}
+
+/** Business keys: the same operation always gets the same workflow id. */
+export const workflowIds = {
+  fork: (accountId: string, seq: number) => `fork-${accountId}-${seq}`,
+  merge: (unitId: string) => `merge-${unitId}`,
+  reinvest: (accountId: string, quarter: string) => `reinvest-${accountId}-${quarter}`,
+};
+
+/** Idempotency key of one step's writes: business data plus the attempt, never a random id. */
+export const stepKey = (base: string, attempt: number, step: string) => `${base}:a${attempt}:${step}`;
+
+/** The failure type a workflow ends with after compensating. */
+export const COMPENSATED = 'Compensated';

@@ -1,0 +1,92 @@
+/**
+ * The Temporal worker: runs the fork, merge and reinvest workflows and their
+ * activities. `startWorker()` is used in-process by `npm start`; running this
+ * file (`npm run worker`) starts a worker alone against DATABASE_URL and
+ * TEMPORAL_ADDRESS.
+ */
+import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { type Activities, createActivities } from './activities';
+import type { BrokerGateway } from './broker/gateway';
+import { PaperBroker } from './broker/paper';
+import { type Config, loadConfig } from './config';
+import { openOrm } from './db/orm';
+import { createLogger, type Logger } from './infra/logger';
+import { LedgerService } from './ledger/ledger';
+import { SyntheticMarketData } from './market/provider';
+
+export interface WorkerHandle {
+  worker: Worker;
+  /** Resolves when the worker has stopped. */
+  done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startWorker(opts: {
+  config: Config;
+  orm: MikroORM;
+  address: string;
+  log: Logger;
+  broker?: BrokerGateway;
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  taskQueue?: string;
+  /** Lets tests wrap the real activities (for example to fail one step on purpose). */
+  wrapActivities?: (real: Activities) => Activities;
+}): Promise<WorkerHandle> {
+  const connection = await NativeConnection.connect({ address: opts.address });
+  const real = createActivities({
+    orm: opts.orm,
+    ledger: new LedgerService(opts.orm),
+    broker: opts.broker ?? new PaperBroker(opts.orm, opts.config.paperBroker),
+    market: new SyntheticMarketData(),
+  });
+  const activities = opts.wrapActivities ? opts.wrapActivities(real) : real;
+  const worker = await Worker.create({
+    connection,
+    namespace: opts.config.temporalNamespace,
+    taskQueue: opts.taskQueue ?? opts.config.taskQueue,
+    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
+    activities,
+    maxConcurrentActivityTaskExecutions: opts.config.workerActivityConcurrency,
+    maxConcurrentWorkflowTaskExecutions: opts.config.workerWorkflowConcurrency,
+  });
+  const done = worker.run().finally(() => connection.close());
+  opts.log.info('worker started', { taskQueue: opts.taskQueue ?? opts.config.taskQueue });
+  return {
+    worker,
+    done,
+    stop: async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await done;
+    },
+  };
+}
+
+/** Routes the SDK's own logging at the given level (once per process, before any worker). */
+export function installTemporalRuntime(level: Config['logLevel']): void {
+  const map = { debug: 'DEBUG', info: 'WARN', warn: 'WARN', error: 'ERROR' } as const;
+  Runtime.install({ logger: new DefaultLogger(map[level]) });
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger('worker', config.logLevel);
+  if (!config.databaseUrl || !config.temporalAddress) {
+    throw new Error('`npm run worker` runs the worker alone: set DATABASE_URL and TEMPORAL_ADDRESS (or use `npm start`)');
+  }
+  installTemporalRuntime(config.logLevel);
+  const orm = await openOrm(config.databaseUrl, config.dbPoolMax);
+  const handle = await startWorker({ config, orm, address: config.temporalAddress, log });
+  const stop = () => void handle.stop();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  await handle.done;
+  await orm.close();
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    process.stderr.write(`${String((err as Error)?.message ?? err)}\n`);
+    process.exit(1);
+  });
+}

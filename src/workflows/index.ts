@@ -1,0 +1,3 @@
+export { fork } from './fork';
+export { merge } from './merge';
+export { reinvest } from './reinvest';

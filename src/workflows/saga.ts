@@ -1,0 +1,94 @@
+import {
+  ApplicationFailure, CancellationScope, defineQuery, isCancellation, log, setHandler,
+} from '@temporalio/workflow';
+import { COMPENSATED, type StepRecord } from '../shared/operations';
+
+export const progressQuery = defineQuery<{ steps: StepRecord[] }>('progress');
+
+type Undo = (reason: string) => Promise<unknown>;
+
+/**
+ * A saga: each step's undo is registered before the step runs (undos are
+ * idempotent and safe when their step never happened), and on a permanent
+ * failure or a cancellation the undos run in reverse order in a
+ * non-cancellable scope. Progress is visible through the `progress` query.
+ */
+export class Saga {
+  readonly steps: StepRecord[] = [];
+  private readonly undos: { name: string; run: Undo }[] = [];
+
+  constructor() {
+    setHandler(progressQuery, () => ({ steps: this.steps }));
+  }
+
+  private mark(name: string, status: StepRecord['status']): void {
+    const at = new Date().toISOString();
+    const existing = this.steps.find((s) => s.name === name);
+    if (existing) Object.assign(existing, { status, at });
+    else this.steps.push({ name, status, at });
+  }
+
+  /** Registers an undo for everything done so far (used for the `begin` step's release). */
+  onFailure(name: string, undo: Undo): void {
+    this.undos.push({ name, run: undo });
+  }
+
+  async step<T>(name: string, run: () => Promise<T>, undo?: Undo): Promise<T> {
+    if (undo) this.undos.push({ name, run: undo });
+    this.mark(name, 'running');
+    try {
+      const result = await run();
+      this.mark(name, 'completed');
+      return result;
+    } catch (err) {
+      this.mark(name, 'failed');
+      throw err;
+    }
+  }
+
+  /**
+   * Runs `body`; on failure compensates and ends the workflow as
+   * `Compensated` (or cancelled, when it was a cancellation).
+   */
+  async run<T>(body: () => Promise<T>): Promise<T> {
+    try {
+      return await body();
+    } catch (err) {
+      const cancelled = isCancellation(err);
+      const reason = cancelled ? 'cancelled by an operator' : failureMessage(err);
+      await this.compensate(reason);
+      if (cancelled) throw err;
+      throw ApplicationFailure.create({
+        type: COMPENSATED,
+        message: `compensated: ${reason}`,
+        nonRetryable: true,
+        details: [{ reason, failedStep: this.steps.find((s) => s.status === 'failed')?.name ?? null }],
+        cause: err instanceof Error ? err : undefined,
+      });
+    }
+  }
+
+  private async compensate(reason: string): Promise<void> {
+    await CancellationScope.nonCancellable(async () => {
+      for (const undo of [...this.undos].reverse()) {
+        const name = `undo:${undo.name}`;
+        this.mark(name, 'compensating');
+        try {
+          await undo.run(reason);
+          this.mark(name, 'compensated');
+        } catch (err) {
+          this.mark(name, 'failed');
+          log.error('compensation step failed; the operation needs an operator', { step: undo.name, reason, error: failureMessage(err) });
+          throw ApplicationFailure.create({ type: 'CompensationFailed', message: `undo of ${undo.name} failed`, nonRetryable: true, cause: err as Error });
+        }
+      }
+    });
+  }
+}
+
+function failureMessage(err: unknown): string {
+  let e = err as { message?: string; cause?: unknown } | undefined;
+  // Activity failures wrap the business error as their cause.
+  while (e?.cause && (e as { name?: string }).name === 'ActivityFailure') e = e.cause as typeof e;
+  return e?.message ?? String(err);
+}
