@@ -24,5 +24,6 @@ export const brokerSteps = proxyActivities<Activities>({
 /** Undos: retried until they succeed (compensation must finish), with capped backoff. */
 export const undos = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
-  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 0, nonRetryableErrorTypes: ['InvariantViolation'] },
+  // No maximumAttempts: unlimited.
+  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: ['InvariantViolation'] },
 });

@@ -1,0 +1,206 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Activities } from '../../src/activities';
+import { injectBrokerFault } from '../../src/broker/paper';
+import type { WorkerHandle } from '../../src/worker';
+import { type TestApi, startTestApi } from '../support/api';
+import { createTestDatabase } from '../support/db';
+import { protocolHelpers } from '../support/protocol';
+import { startTestWorker, testTaskQueue } from '../support/worker';
+
+/**
+ * Fails each step of each workflow in turn and asserts the compensated end
+ * state: ledger net zero for the operation, accounts active with their
+ * balances, the event `compensated` with its reason, integrity ok.
+ */
+let db: { orm: MikroORM; close(): Promise<void> };
+let api: TestApi;
+let worker: WorkerHandle;
+let h: ReturnType<typeof protocolHelpers>;
+/** The activity to fail, and whether it fails after doing its work (its effects must be undone) or before. */
+const fault: { step?: keyof Activities; when?: 'before' | 'after'; delayMs?: number } = {};
+
+function faulty(real: Activities): Activities {
+  const wrapped = Object.entries(real).map(([name, fn]) => [
+    name,
+    async (...args: unknown[]) => {
+      if (fault.step === name && fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
+      if (fault.step === name && fault.when === 'before') throw ApplicationFailure.nonRetryable(`injected failure before ${name}`, 'InjectedFault');
+      const result = await (fn as (...a: unknown[]) => Promise<unknown>)(...args);
+      if (fault.step === name && fault.when === 'after') throw ApplicationFailure.nonRetryable(`injected failure after ${name}`, 'InjectedFault');
+      return result;
+    },
+  ]);
+  return Object.fromEntries(wrapped) as Activities;
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  const queue = testTaskQueue();
+  worker = await startTestWorker(db.orm, queue, { wrapActivities: faulty });
+  api = await startTestApi(db.orm, queue);
+  h = protocolHelpers(api, db.orm);
+});
+afterAll(async () => {
+  await worker?.stop();
+  await api?.close();
+  await db?.close();
+});
+afterEach(() => {
+  delete fault.step;
+  delete fault.when;
+  delete fault.delayMs;
+});
+
+const eventRow = async (table: string, workflowId: string) =>
+  (await db.orm.em.fork().execute<{ status: string; reason?: string; error?: string; attempt: number }[]>(`select * from ${table} where workflow_id = ?`, [workflowId]))[0]!;
+
+describe('fork compensation', () => {
+  it.each([
+    ['forkDebitParent', 'after'],
+    ['forkCreateUnit', 'after'],
+    ['forkOpenBrokerAccounts', 'after'],
+    ['forkBrokerTransfer', 'after'],
+    ['forkFundChildren', 'after'],
+    ['forkComplete', 'before'],
+  ] as const)('undoes everything when %s fails (%s its work)', async (step, when) => {
+    const p = await h.portfolio();
+    await h.activity(p.gen, 'premium', '50001.01');
+    Object.assign(fault, { step, when });
+    const started = await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} });
+    expect(started.status).toBe(202);
+    const op = await h.waitFor(started.body.operationId);
+
+    expect(op.status).toBe('compensated');
+    expect(op.error.message).toContain(`injected failure ${when} ${step}`);
+    expect(op.steps.filter((s: { name: string }) => s.name.startsWith('undo:')).every((s: { status: string }) => s.status === 'compensated')).toBe(true);
+    expect(await h.netOf(op.operationId)).toEqual([]);
+    expect(await h.account(p.gen)).toMatchObject({ balance: '170001.01', baseBalance: '120000.00', status: 'active' });
+    const ev = await eventRow('forking_events', op.operationId);
+    expect(ev.status).toBe('compensated');
+    expect(ev.reason).toContain(step);
+    const tree = (await api.call('GET', `/v1/portfolios/${p.id}`)).body;
+    expect(tree.totals).toEqual({ balance: '350001.01', inFlight: '0.00' });
+    for (const unit of tree.units.filter((u: { kind: string }) => u.kind === 'forked')) {
+      expect(unit.status).toBe('closed');
+      expect(unit.accounts.every((a: { balance: string; status: string }) => a.balance === '0.00' && a.status === 'closed')).toBe(true);
+    }
+    const [settled] = await db.orm.em.fork().execute<{ n: string }[]>(
+      `select count(*) as n from broker_transfers where idempotency_key like ? and status = 'settled'`, [`fork:${p.gen}:%`],
+    );
+    expect(settled!.n).toBe('0');
+    expect((await h.integrity(p.id)).ok).toBe(true);
+
+    // The operator's retry (a new request) forks exactly once.
+    delete fault.step;
+    const retry = await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} });
+    expect(retry.body.operationId).toBe(`fork-${p.gen}-2`);
+    expect((await h.waitFor(retry.body.operationId)).status).toBe('completed');
+    expect(await h.account(p.gen)).toMatchObject({ balance: '120000.00', baseBalance: '120000.00' });
+    expect((await h.integrity(p.id)).ok).toBe(true);
+  });
+
+  it('compensates a cancelled fork', async () => {
+    const p = await h.portfolio();
+    await h.activity(p.gen, 'premium', '50001.01');
+    Object.assign(fault, { step: 'forkBrokerTransfer', delayMs: 1500 });
+    const started = await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} });
+    await new Promise((r) => setTimeout(r, 700));
+    expect((await api.call('POST', `/v1/operations/${started.body.operationId}/cancel`, { key: api.keys.operator })).status).toBe(202);
+    const op = await h.waitFor(started.body.operationId);
+    expect(op.status).toBe('cancelled');
+    expect(await h.netOf(op.operationId)).toEqual([]);
+    expect(await h.account(p.gen)).toMatchObject({ balance: '170001.01', status: 'active' });
+    expect((await eventRow('forking_events', op.operationId)).reason).toBe('cancelled by an operator');
+    expect((await h.integrity(p.id)).ok).toBe(true);
+    expect((await api.call('POST', `/v1/operations/${started.body.operationId}/cancel`)).status).toBe(409);
+  });
+
+  it('retries a broker outage and compensates a broker rejection (paper broker fault injection)', async () => {
+    const p = await h.portfolio();
+    await h.activity(p.gen, 'premium', '50001.01');
+    await injectBrokerFault(db.orm, 'transferCash', 2, 'error');
+    const ok = await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} });
+    expect((await h.waitFor(ok.body.operationId)).status).toBe('completed');
+
+    const q = await h.portfolio();
+    await h.activity(q.gen, 'premium', '50001.01');
+    await injectBrokerFault(db.orm, 'transferCash', 1, 'reject');
+    const rejected = await api.call('POST', `/v1/accounts/${q.gen}/fork`, { body: {} });
+    const op = await h.waitFor(rejected.body.operationId);
+    expect(op.status).toBe('compensated');
+    expect(op.error.message).toMatch(/rejected transferCash/);
+    expect(await h.netOf(op.operationId)).toEqual([]);
+    expect((await h.integrity(q.id)).ok).toBe(true);
+  });
+});
+
+describe('merge compensation', () => {
+  const forkedUnitAt500k = async () => {
+    const p = await h.portfolio();
+    await h.activity(p.gen, 'premium', '50001.01');
+    const f = await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} });
+    const forked = (await h.waitFor(f.body.operationId)).result.summary;
+    await h.activity(forked.newGenAccountId, 'premium', '449998.99');
+    return { p, forked };
+  };
+
+  it.each([
+    ['mergeBrokerClosePositions', 'after'],
+    ['mergeClosePositions', 'after'],
+    ['mergeBrokerTransfer', 'after'],
+    ['mergeMoveBalances', 'after'],
+    ['mergeComplete', 'before'],
+  ] as const)('undoes everything when %s fails (%s its work)', async (step, when) => {
+    const { p, forked } = await forkedUnitAt500k();
+    const genBefore = await h.account(forked.newGenAccountId);
+    const comBefore = await h.account(forked.newComAccountId);
+    Object.assign(fault, { step, when });
+    const started = await api.call('POST', `/v1/units/${forked.newUnitId}/merge`, { body: {} });
+    const op = await h.waitFor(started.body.operationId);
+
+    expect(op.status).toBe('compensated');
+    expect(await h.netOf(op.operationId)).toEqual([]);
+    const genAfter = await h.account(forked.newGenAccountId);
+    expect(genAfter).toMatchObject({ status: 'active', balance: genBefore.balance, buckets: genBefore.buckets, baseBalance: genBefore.baseBalance });
+    expect(await h.account(forked.newComAccountId)).toMatchObject({ status: 'active', buckets: comBefore.buckets });
+    expect((await h.account(p.com)).balance).toBe('90000.00');
+    expect((await eventRow('merging_events', op.operationId)).status).toBe('compensated');
+    expect((await h.integrity(p.id)).ok).toBe(true);
+
+    // The operator's retry runs the same operation id again (a failed run may be re-run) as attempt 2, exactly once.
+    delete fault.step;
+    const retry = await api.call('POST', `/v1/units/${forked.newUnitId}/merge`, { body: {} });
+    expect(retry.status).toBe(202);
+    expect((await h.waitFor(retry.body.operationId)).status).toBe('completed');
+    expect((await eventRow('merging_events', op.operationId)).attempt).toBe(2);
+    expect((await h.account(p.com)).balance).toBe('590000.00');
+    expect((await h.integrity(p.id)).ok).toBe(true);
+  });
+});
+
+describe('reinvestment compensation', () => {
+  it.each([
+    ['reinvestBrokerOrders', 'after'],
+    ['reinvestAllocate', 'after'],
+    ['reinvestComplete', 'before'],
+  ] as const)('undoes everything when %s fails (%s its work), and a retry reinvests once', async (step, when) => {
+    const p = await h.portfolio();
+    await h.activity(p.rev, 'premium', '10000.00');
+    const before = await h.account(p.rev);
+    Object.assign(fault, { step, when });
+    const started = await api.call('POST', `/v1/accounts/${p.rev}/reinvest`, { body: { quarter: '2026Q3' } });
+    const op = await h.waitFor(started.body.operationId);
+    expect(op.status).toBe('compensated');
+    expect(await h.netOf(op.operationId)).toEqual([]);
+    expect((await h.account(p.rev)).buckets).toEqual(before.buckets);
+    expect((await eventRow('reinvestment_events', op.operationId)).status).toBe('compensated');
+
+    delete fault.step;
+    const retry = await api.call('POST', `/v1/accounts/${p.rev}/reinvest`, { body: { quarter: '2026Q3' } });
+    expect(retry.status).toBe(202);
+    expect((await h.waitFor(retry.body.operationId)).status).toBe('completed');
+    expect((await h.account(p.rev)).buckets).toEqual({ cash: '5000.00', contracts: '92625.00', leaps: '2375.00', reserve: '0.00' });
+    expect((await h.integrity(p.id)).ok).toBe(true);
+  });
+});
