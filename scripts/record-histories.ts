@@ -1,0 +1,77 @@
+/**
+ * Records event histories of the protocol workflows (completed and
+ * compensated runs) into test/histories/, for the replay test that guards
+ * determinism. Starts its own throw-away PostgreSQL and Temporal dev server.
+ * Run after an intentional workflow change: `npm run histories:record`.
+ */
+import { mkdtempSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { temporal as proto } from '@temporalio/proto';
+import { buildServices } from '../src/bootstrap';
+import { injectBrokerFault } from '../src/broker/paper';
+import { loadConfig } from '../src/config';
+import { migrate, openOrm } from '../src/db/orm';
+import { money } from '../src/domain/money';
+import { startEmbeddedPostgres } from '../src/infra/embedded-postgres';
+import { silentLogger } from '../src/infra/logger';
+import { connectClient, ensureSearchAttributes } from '../src/infra/temporal';
+import { startTemporalDevServer } from '../src/infra/temporal-dev-server';
+import { installTemporalRuntime, startWorker } from '../src/worker';
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'alluse-histories-'));
+  chmodSync(dir, 0o711);
+  const pg = await startEmbeddedPostgres({ dataDir: join(dir, 'pg-data'), port: 54391, log: silentLogger });
+  const temporal = await startTemporalDevServer({ dataDir: join(dir, 't'), port: 57391, uiPort: 58391, namespace: 'default', headless: true, log: silentLogger });
+  const orm = await openOrm(pg.url);
+  await migrate(orm);
+  const config = loadConfig({ ...process.env, TEMPORAL_TASK_QUEUE: 'histories' });
+  installTemporalRuntime('warn');
+  const worker = await startWorker({ config, orm, address: temporal.address, log: silentLogger });
+  const client = await connectClient(temporal.address, 'default');
+  await ensureSearchAttributes(client, 'default', silentLogger);
+  const s = buildServices(orm, client, 'histories');
+  const out = resolve(__dirname, '../test/histories');
+  const save = async (name: string, workflowId: string) => {
+    const handle = client.workflow.getHandle(workflowId);
+    await handle.result().catch(() => undefined);
+    // Binary protobuf (base64): replaying it needs no JSON conversion between protobufjs copies.
+    const bytes = proto.api.history.v1.History.encode(await handle.fetchHistory()).finish();
+    writeFileSync(join(out, `${name}.history.b64`), Buffer.from(bytes).toString('base64'));
+    console.log(`recorded ${name} (${workflowId})`);
+  };
+  try {
+    const p = await s.portfolios.create({ name: 'H', owner: 'h', initialCapital: money('300000.00'), template: 'moderate' }, 'recorder');
+    const acct = (t: string) => p.units[0]!.accounts.find((a) => a.type === t)!.id;
+    await s.accounts.recordActivity(acct('gen'), { type: 'premium', amount: money('50001.01') }, 'h1', 'recorder');
+    const fork = (await s.operations.fork(acct('gen'), {}, 'recorder')).body as { operationId: string };
+    await save('fork-completed', fork.operationId);
+    const summary = ((await client.workflow.getHandle(fork.operationId).result()) as { summary: { newUnitId: string; newGenAccountId: string } }).summary;
+    await s.accounts.recordActivity(summary.newGenAccountId, { type: 'premium', amount: money('449998.99') }, 'h2', 'recorder');
+    const merge = (await s.operations.merge(summary.newUnitId, {}, 'recorder')).body as { operationId: string };
+    await save('merge-completed', merge.operationId);
+    await s.accounts.recordActivity(acct('rev'), { type: 'premium', amount: money('10000.00') }, 'h3', 'recorder');
+    const re = (await s.operations.reinvest(acct('rev'), { quarter: '2026Q3' }, 'recorder')).body as { operationId: string };
+    await save('reinvest-completed', re.operationId);
+
+    const q = await s.portfolios.create({ name: 'H2', owner: 'h', initialCapital: money('300000.00'), template: 'moderate' }, 'recorder');
+    const qGen = q.units[0]!.accounts.find((a) => a.type === 'gen')!.id;
+    await s.accounts.recordActivity(qGen, { type: 'premium', amount: money('50001.01') }, 'h4', 'recorder');
+    await injectBrokerFault(orm, 'transferCash', 1, 'reject');
+    const failed = (await s.operations.fork(qGen, {}, 'recorder')).body as { operationId: string };
+    await save('fork-compensated', failed.operationId);
+  } finally {
+    await worker.stop();
+    await client.connection.close();
+    await orm.close();
+    await temporal.stop();
+    await pg.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

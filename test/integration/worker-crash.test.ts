@@ -1,0 +1,67 @@
+import type { ChildProcess } from 'node:child_process';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { type TestApi, startTestApi } from '../support/api';
+import { createTestDatabase } from '../support/db';
+import { protocolHelpers } from '../support/protocol';
+import { testTaskQueue } from '../support/worker';
+import { killHard, spawnWorker } from '../support/worker-process';
+
+jest.setTimeout(120_000);
+
+let db: { orm: MikroORM; url: string; close(): Promise<void> };
+let api: TestApi;
+const workers: ChildProcess[] = [];
+
+afterAll(async () => {
+  for (const w of workers) await killHard(w);
+  await api?.close();
+  await db?.close();
+});
+
+it('completes a fork exactly once when its worker is killed with SIGKILL in the middle', async () => {
+  db = await createTestDatabase();
+  const queue = testTaskQueue();
+  const env = {
+    DATABASE_URL: db.url,
+    TEMPORAL_ADDRESS: process.env.ALLUSE_TEST_TEMPORAL_ADDRESS!,
+    TEMPORAL_TASK_QUEUE: queue,
+    // A slow broker widens the window in which the kill lands mid-saga.
+    PAPER_BROKER_LATENCY_MS: '700',
+  };
+  workers.push(await spawnWorker(env));
+  api = await startTestApi(db.orm, queue);
+  const h = protocolHelpers(api, db.orm);
+  const p = await h.portfolio();
+  await h.activity(p.gen, 'premium', '50001.01');
+
+  const started = await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} });
+  expect(started.status).toBe(202);
+  const id = started.body.operationId as string;
+  // Wait until money has left the parent (the debit is committed) but the fork is not done.
+  const em = db.orm.em.fork();
+  for (let i = 0; i < 200; i++) {
+    const [e] = await em.execute(`select 1 from journal_entries where operation_id = ? and kind = 'fork.debit-parent'`, [id]);
+    if (e) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const [midway] = await em.execute<{ status: string }[]>('select status from forking_events where workflow_id = ?', [id]);
+  expect(midway!.status).toBe('started');
+  await killHard(workers[0]!);
+  expect((await h.account(p.gen)).status).toBe('forking');
+
+  workers.push(await spawnWorker(env));
+  const op = await h.waitFor(id, 90_000);
+  expect(op.status).toBe('completed');
+
+  const entries = await em.execute<{ kind: string }[]>('select kind from journal_entries where operation_id = ? order by created_at', [id]);
+  expect(entries.map((e) => e.kind)).toEqual(['fork.debit-parent', 'fork.fund-children']);
+  const [transfers] = await em.execute<{ n: string }[]>(`select count(*) as n from broker_transfers where idempotency_key like ? and status = 'settled'`, [`fork:${p.gen}:%`]);
+  expect(transfers!.n).toBe('2');
+  expect(await h.account(p.gen)).toMatchObject({ balance: '120000.00', status: 'active' });
+  const tree = (await api.call('GET', `/v1/portfolios/${p.id}`)).body;
+  const forked = tree.units.filter((u: { kind: string }) => u.kind === 'forked');
+  expect(forked).toHaveLength(1);
+  expect(forked[0].accounts.map((a: { balance: string }) => a.balance).sort()).toEqual(['25000.50', '25000.51']);
+  expect(tree.totals).toEqual({ balance: '350001.01', inFlight: '0.00' });
+  expect((await h.integrity(p.id)).ok).toBe(true);
+});
