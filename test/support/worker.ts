@@ -11,6 +11,7 @@ let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 
 /** The workflow bundle, built once per test file (Jest module registry). */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  quietRuntime();
   bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: new DefaultLogger('WARN') });
   return bundle;
 }

@@ -1,0 +1,38 @@
+/**
+ * `npm run api`: the HTTP API alone, against DATABASE_URL and TEMPORAL_ADDRESS
+ * (migrations are applied by `npm run db:migrate`, workers run elsewhere).
+ */
+import { buildServices, startApi } from './bootstrap';
+import { loadConfig } from './config';
+import { openOrm } from './db/orm';
+import { createLogger } from './infra/logger';
+import { connectClient, ensureSearchAttributes } from './infra/temporal';
+import { ApiKeyService } from './services/api-keys';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger('api', config.logLevel);
+  if (!config.databaseUrl || !config.temporalAddress) {
+    throw new Error('`npm run api` runs the API alone: set DATABASE_URL and TEMPORAL_ADDRESS (or use `npm start`)');
+  }
+  const orm = await openOrm(config.databaseUrl, config.dbPoolMax);
+  const client = await connectClient(config.temporalAddress, config.temporalNamespace);
+  await ensureSearchAttributes(client, config.temporalNamespace, log);
+  const admin = await new ApiKeyService(orm).bootstrapAdmin(config.dataDir, config.adminApiKey);
+  if (admin.source === 'file') log.info('admin API key written', { file: admin.file });
+  const api = await startApi({ orm, services: buildServices(orm, client, config.taskQueue), temporal: client, host: config.host, port: config.port, log });
+  log.info('API listening', { url: api.url });
+  const stop = async () => {
+    await api.stop();
+    await client.connection.close();
+    await orm.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+}
+
+main().catch((err) => {
+  process.stderr.write(`${String((err as Error)?.message ?? err)}\n`);
+  process.exit(1);
+});
