@@ -41,6 +41,8 @@ export const settingsShape = {
   taxReservePct: pctSchema,
   minReinvestment: thresholdSchema,
   reinvestmentStrategy: z.enum(STRATEGY_NAMES),
+  /** Weekly target returns on balance less buffer (projections and the demo market only). */
+  weeklyReturns: z.object({ gen: pctSchema, rev: pctSchema, com: pctSchema }).strict(),
 };
 
 export const settingsSchema = z.object(settingsShape).strict();
@@ -63,7 +65,13 @@ export function defaultSettings(template: TemplateName = 'moderate'): PortfolioS
     taxReservePct: '0',
     minReinvestment: '1000.00',
     reinvestmentStrategy: 'standard',
+    weeklyReturns: { gen: '0.015', rev: '0.01', com: '0.005' },
   };
+}
+
+/** Settings as stored by an older version get the current defaults for fields they lack. */
+export function withDefaults(stored: Partial<PortfolioSettings>, template: TemplateName = 'moderate'): PortfolioSettings {
+  return resolveSettings(defaultSettings(template), stored);
 }
 
 /** Applies overrides to a base and re-validates the whole. */

