@@ -17,6 +17,7 @@ import { IntegrityService } from './services/integrity';
 import { PortfolioService } from './services/portfolios';
 import { OperationsService } from './services/operations';
 import { SyntheticMarketData } from './market/provider';
+import { ScheduleService } from './schedules';
 
 export interface Stoppable {
   stop(): Promise<void>;
@@ -69,6 +70,7 @@ export function buildServices(orm: MikroORM, temporal: Client, taskQueue: string
   const ledger = new LedgerService(orm);
   return {
     operations: new OperationsService(orm, temporal, taskQueue, new SyntheticMarketData()),
+    schedules: new ScheduleService(temporal),
     ledger,
     portfolios: new PortfolioService(orm, ledger),
     accounts: new AccountService(orm, ledger),

@@ -21,6 +21,18 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   WORKER_ACTIVITY_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(100),
   WORKER_WORKFLOW_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(100),
+  SCAN_INTERVAL_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(15),
+  REINVEST_TIMEZONE: z
+    .string()
+    .default('UTC')
+    .refine((tz) => {
+      try {
+        new Intl.DateTimeFormat('en', { timeZone: tz });
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'must be an IANA time zone such as America/New_York'),
   PAPER_BROKER_LATENCY_MS: z.coerce.number().int().min(0).max(60_000).default(0),
   PAPER_BROKER_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
   PAPER_BROKER_TIMEOUT_RATE: z.coerce.number().min(0).max(1).default(0),
@@ -44,6 +56,9 @@ export interface Config {
   temporalCli?: string;
   adminApiKey?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  scanIntervalMinutes: number;
+  /** IANA time zone in which a quarter closes for the reinvestment schedule. */
+  reinvestTimezone: string;
   workerActivityConcurrency: number;
   workerWorkflowConcurrency: number;
   paperBroker: { latencyMs: number; failureRate: number; timeoutRate: number; hangMs: number };
@@ -77,6 +92,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     temporalCli: e.TEMPORAL_CLI,
     adminApiKey: e.ALLUSE_ADMIN_API_KEY,
     logLevel: e.LOG_LEVEL,
+    scanIntervalMinutes: e.SCAN_INTERVAL_MINUTES,
+    reinvestTimezone: e.REINVEST_TIMEZONE,
     workerActivityConcurrency: e.WORKER_ACTIVITY_CONCURRENCY,
     workerWorkflowConcurrency: e.WORKER_WORKFLOW_CONCURRENCY,
     paperBroker: Object.freeze({

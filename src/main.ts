@@ -8,6 +8,7 @@ import { loadConfig } from './config';
 import { createLogger } from './infra/logger';
 import { ApiKeyService } from './services/api-keys';
 import { installTemporalRuntime, startWorker } from './worker';
+import { ensureSchedules } from './schedules';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -43,6 +44,7 @@ async function main(): Promise<void> {
     installTemporalRuntime(config.logLevel);
     const worker = await startWorker({ config, orm: db.orm, address: temporal.address, log });
     track('worker', worker);
+    await ensureSchedules(temporal.client, config, log);
     const api = await startApi({ orm: db.orm, services: buildServices(db.orm, temporal.client, config.taskQueue), temporal: temporal.client, host: config.host, port: config.port, log });
     track('api', api);
 

@@ -13,6 +13,8 @@ import { type Config, loadConfig } from './config';
 import { openOrm } from './db/orm';
 import { createLogger, type Logger } from './infra/logger';
 import { LedgerService } from './ledger/ledger';
+import { connectClient, ensureSearchAttributes } from './infra/temporal';
+import { ensureSchedules } from './schedules';
 import { SyntheticMarketData } from './market/provider';
 
 export interface WorkerHandle {
@@ -77,6 +79,10 @@ async function main(): Promise<void> {
   installTemporalRuntime(config.logLevel);
   const orm = await openOrm(config.databaseUrl, config.dbPoolMax);
   const handle = await startWorker({ config, orm, address: config.temporalAddress, log });
+  const client = await connectClient(config.temporalAddress, config.temporalNamespace);
+  await ensureSearchAttributes(client, config.temporalNamespace, log);
+  await ensureSchedules(client, config, log);
+  await client.connection.close();
   const stop = () => void handle.stop();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

@@ -46,14 +46,17 @@ export function createMergeActivities({ orm, ledger, broker, now = () => new Dat
       );
       const locked = await lockAccounts(em, [...sourceRows.map((r) => r.id), ...(target ? [target.id] : [])]);
       const sources = sourceRows.map((r) => locked.get(r.id)!);
+      // A scan's merges all count their cooling period from before the scan started.
+      const reference = input.coolingReference ? new Date(input.coolingReference) : now();
       const [last] = await em.execute<{ at: string | null }[]>(
-        `select max(completed_at) as at from merging_events where portfolio_id = ? and status = 'completed'`, [input.portfolioId],
+        `select max(completed_at) as at from merging_events where portfolio_id = ? and status = 'completed' and completed_at < ?`,
+        [input.portfolioId, reference],
       );
       const total = sum(sources.map((s) => balanceOf(s.buckets)));
       const eligibility = mergeEligibility(
         { unitId: unit.id, kind: unit.kind, status: unit.status, total, createdAt: pgDate(unit.created_at) },
         settings,
-        { now: now(), lastMergeAt: last?.at ? pgDate(last.at) : null },
+        { now: reference, lastMergeAt: last?.at ? pgDate(last.at) : null },
       );
       const reasons = [...eligibility.reasons];
       for (const s of sources) if (s.status !== 'active') reasons.push(`account ${s.id} is ${s.status}, not active`);

@@ -7,6 +7,7 @@ import type { ApiKeyService } from '../services/api-keys';
 import type { AuditLogService } from '../services/audit-log';
 import type { IntegrityService } from '../services/integrity';
 import type { OperationsService } from '../services/operations';
+import type { ScheduleService } from '../schedules';
 import type { PortfolioService } from '../services/portfolios';
 import { authenticate } from './auth';
 import { renderDocs } from './docs';
@@ -28,6 +29,7 @@ export interface AppDeps {
   apiKeys: ApiKeyService;
   audit: AuditLogService;
   operations: OperationsService;
+  schedules: ScheduleService;
   readiness(): Promise<Readiness>;
   log: Logger;
 }

@@ -1,13 +1,9 @@
 import { Client, Connection } from '@temporalio/client';
+import { SEARCH_ATTRIBUTE_NAMES } from '../shared/operations';
 import type { Logger } from './logger';
 
-/** Custom search attributes the engine sets on every run, so operators can filter in the UI and CLI. */
-export const SEARCH_ATTRIBUTES = {
-  AlluseOperationType: 'Keyword',
-  AllusePortfolioId: 'Keyword',
-  AlluseAccountId: 'Keyword',
-  AlluseUnitId: 'Keyword',
-} as const;
+/** Custom search attributes (all Keyword) the engine sets on every run, so operators can filter in the UI and CLI. */
+export const SEARCH_ATTRIBUTES = Object.values(SEARCH_ATTRIBUTE_NAMES);
 
 const INDEXED_VALUE_TYPE_KEYWORD = 2;
 
@@ -21,7 +17,7 @@ export async function ensureSearchAttributes(client: Client, namespace: string, 
   const op = client.connection.operatorService;
   const existing = await op.listSearchAttributes({ namespace });
   const have = new Set(Object.keys(existing.customAttributes ?? {}));
-  const missing = Object.keys(SEARCH_ATTRIBUTES).filter((k) => !have.has(k));
+  const missing = SEARCH_ATTRIBUTES.filter((k) => !have.has(k));
   if (missing.length === 0) return;
   await op.addSearchAttributes({
     namespace,

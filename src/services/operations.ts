@@ -1,8 +1,9 @@
 import {
   type Client, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError,
 } from '@temporalio/client';
-import { TypedSearchAttributes, defineSearchAttributeKey, SearchAttributeType, ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure } from '@temporalio/common';
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { v7 as uuidv7 } from 'uuid';
 import { pgDate, pgIso } from '../db/sql';
 import { balanceOf } from '../domain/buckets';
 import { DomainError } from '../domain/errors';
@@ -13,20 +14,18 @@ import { reinvestmentPlan, chooseDynamicStrategy, type FixedStrategy } from '../
 import type { PortfolioSettings, StrategyName } from '../domain/settings';
 import type { MarketDataProvider } from '../market/provider';
 import {
-  COMPENSATED, type ForkInput, type MergeInput, type OperationType, type ReinvestInput, type StepRecord, workflowIds,
+  COMPENSATED, type ForkInput, type MergeInput, type OperationType, type ReinvestInput, type ScanInput, type ScanKind, type StepRecord,
+  workflowIds,
 } from '../shared/operations';
 import { QUARTER_PATTERN, compareQuarters, lastClosedQuarter, quarterOf } from '../shared/quarters';
 import { progressQuery } from '../workflows/saga';
+import { SA, operationAttributes } from '../shared/search-attributes';
 
-export const SA = {
-  type: defineSearchAttributeKey('AlluseOperationType', SearchAttributeType.KEYWORD),
-  portfolio: defineSearchAttributeKey('AllusePortfolioId', SearchAttributeType.KEYWORD),
-  account: defineSearchAttributeKey('AlluseAccountId', SearchAttributeType.KEYWORD),
-  unit: defineSearchAttributeKey('AlluseUnitId', SearchAttributeType.KEYWORD),
-};
 
 const WORKFLOW_OF: Record<OperationType, string> = { fork: 'fork', merge: 'merge', reinvestment: 'reinvest' };
-const TYPE_OF: Record<string, OperationType> = { fork: 'fork', merge: 'merge', reinvest: 'reinvestment' };
+/** Every workflow type the API reports, with its operation type. */
+const TYPE_OF: Record<string, ViewType> = { fork: 'fork', merge: 'merge', reinvest: 'reinvestment', scan: 'scan', quarterlyReinvestment: 'quarterly-reinvestment' };
+type ViewType = OperationType | 'scan' | 'quarterly-reinvestment';
 export type OperationStatus = 'running' | 'completed' | 'failed' | 'compensated' | 'cancelled';
 
 export interface Started {
@@ -37,7 +36,7 @@ export interface Started {
 
 export interface OperationView {
   operationId: string;
-  type: OperationType;
+  type: ViewType;
   status: OperationStatus;
   startedAt: string;
   closedAt?: string;
@@ -183,12 +182,7 @@ export class OperationsService {
         // The id is the business key: a running or completed operation is never started twice;
         // only a failed (compensated) one may run again.
         workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
-        typedSearchAttributes: new TypedSearchAttributes([
-          { key: SA.type, value: type },
-          { key: SA.portfolio, value: attrs.portfolio },
-          ...(attrs.account ? [{ key: SA.account, value: attrs.account }] : []),
-          ...(attrs.unit ? [{ key: SA.unit, value: attrs.unit }] : []),
-        ]),
+        typedSearchAttributes: operationAttributes(type, attrs),
       });
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
@@ -197,6 +191,23 @@ export class OperationsService {
       throw err;
     }
     return { operationId: workflowId, type, status: 'running' };
+  }
+
+  /** Runs the threshold scan now (the same workflow the schedule runs). */
+  async startScan(opts: { portfolioId?: string; kinds?: ScanKind[] }, actor: string): Promise<{ operationId: string; type: 'scan'; status: 'running' }> {
+    if (opts.portfolioId) {
+      const [exists] = await this.orm.em.fork().execute('select 1 from portfolios where id = ?', [opts.portfolioId]);
+      if (!exists) throw new DomainError('NotFound', 'portfolio not found');
+    }
+    const operationId = `scan-manual-${uuidv7()}`;
+    const input: ScanInput = { portfolioId: opts.portfolioId, kinds: opts.kinds ?? ['fork', 'merge'], actor };
+    await this.client.workflow.start('scan', {
+      workflowId: operationId,
+      taskQueue: this.taskQueue,
+      args: [input],
+      typedSearchAttributes: operationAttributes('scan', { portfolio: opts.portfolioId }),
+    });
+    return { operationId, type: 'scan', status: 'running' };
   }
 
   async get(operationId: string): Promise<OperationView> {
@@ -228,7 +239,7 @@ export class OperationsService {
       case 'CONTINUED_AS_NEW':
         return view;
       case 'COMPLETED': {
-        const result = (await handle.result()) as { steps: StepRecord[] };
+        const result = (await handle.result()) as { steps?: StepRecord[] };
         return { ...view, status: 'completed', result, steps: result.steps ?? view.steps };
       }
       case 'CANCELLED':
@@ -246,8 +257,8 @@ export class OperationsService {
     }
   }
 
-  async list(filter: { portfolioId?: string; type?: OperationType; status?: OperationStatus; limit: number }): Promise<OperationView[]> {
-    const clauses = [`WorkflowType IN ('fork', 'merge', 'reinvest')`];
+  async list(filter: { portfolioId?: string; type?: OperationType | 'scan'; status?: OperationStatus; limit: number }): Promise<OperationView[]> {
+    const clauses = [`WorkflowType IN ('fork', 'merge', 'reinvest', 'scan', 'quarterlyReinvestment')`];
     // Values are a validated UUID and enums; quotes are stripped all the same.
     const q = (v: string) => `'${v.replace(/'/g, '')}'`;
     if (filter.portfolioId) clauses.push(`AllusePortfolioId = ${q(filter.portfolioId)}`);

@@ -4,6 +4,7 @@
  * strings whenever they cross Temporal.
  */
 export type OperationType = 'fork' | 'merge' | 'reinvestment';
+export type ScanKind = 'fork' | 'merge';
 export type Trigger = 'scan' | 'manual';
 
 export interface StepRecord {
@@ -47,6 +48,8 @@ export interface MergeInput {
   trigger: Trigger;
   actor: string;
   reason?: string;
+  /** The merge cooling period counts from merges completed before this instant (a scan's start), default now. */
+  coolingReference?: string;
 }
 
 export interface MergeContext {
@@ -107,3 +110,50 @@ export const stepKey = (base: string, attempt: number, step: string) => `${base}
 
 /** The failure type a workflow ends with after compensating. */
 export const COMPENSATED = 'Compensated';
+
+export interface ScanInput {
+  portfolioId?: string;
+  kinds: ScanKind[];
+  actor: string;
+  /** Where a continued-as-new run picks up. */
+  phase?: ScanKind;
+  afterId?: string;
+  carry?: ScanReport;
+}
+
+export interface ScanReport {
+  startedAt: string;
+  started: { operationId: string; type: OperationType }[];
+  skipped: { id: string; type: ScanKind; reason: string }[];
+  counts: { forkCandidates: number; mergeCandidates: number; started: number; skipped: number };
+}
+
+export interface ForkCandidate {
+  accountId: string;
+  portfolioId: string;
+  unitId: string;
+  seq: number;
+}
+
+export interface MergeCandidateRef {
+  unitId: string;
+  portfolioId: string;
+}
+
+export interface QuarterlyInput {
+  quarter?: string;
+  portfolioId?: string;
+  actor: string;
+  afterId?: string;
+  carry?: { quarter: string; started: number; skipped: number };
+}
+
+export const SCHEDULE_IDS = { scan: 'alluse-threshold-scan', quarterly: 'alluse-quarterly-reinvestment' } as const;
+
+/** Search attribute names (registered at start-up, set on every run). */
+export const SEARCH_ATTRIBUTE_NAMES = {
+  type: 'AlluseOperationType',
+  portfolio: 'AllusePortfolioId',
+  account: 'AlluseAccountId',
+  unit: 'AlluseUnitId',
+} as const;

@@ -7,17 +7,20 @@ import { defineRoute } from '../route';
 import { idParams } from '../schemas';
 
 const OperationType = z.enum(['fork', 'merge', 'reinvestment']);
+const ListedType = z.enum(['fork', 'merge', 'reinvestment', 'scan', 'quarterly-reinvestment']);
 const OperationStatus = z.enum(['running', 'completed', 'failed', 'compensated', 'cancelled']);
 const Started = z.object({ operationId: z.string(), type: OperationType, status: z.literal('running') }).openapi('OperationStarted');
 const Step = z.object({ name: z.string(), status: z.string(), at: z.string() });
 const Operation = z
   .object({
-    operationId: z.string(), type: OperationType, status: OperationStatus, startedAt: z.string(), closedAt: z.string().optional(),
+    operationId: z.string(), type: ListedType, status: OperationStatus, startedAt: z.string(), closedAt: z.string().optional(),
     steps: z.array(Step), result: z.unknown().optional(), error: z.object({ type: z.string(), message: z.string() }).optional(),
   })
   .openapi('Operation');
 const DryRun = z.object({ eligible: z.boolean(), reasons: z.array(z.string()), plan: z.unknown() }).passthrough().openapi('DryRun');
-const OperationIdParams = z.object({ operationId: z.string().regex(/^(fork|merge|reinvest)-[0-9a-f-]{36}(-[0-9A-Za-z]{1,10})?$/, 'not an operation id') });
+const OperationIdParams = z.object({
+  operationId: z.string().max(200).regex(/^(fork|merge|reinvest|scan|quarterly-reinvestment)-[0-9A-Za-z:.-]+$/, 'not an operation id'),
+});
 const reason = z.string().max(500).optional();
 
 const startResponses = {
@@ -59,7 +62,7 @@ export function operationRoutes(router: Router, registry: OpenAPIRegistry, deps:
 
   defineRoute(router, registry, {
     method: 'get', path: '/v1/operations', role: 'viewer', summary: 'List operations',
-    query: z.object({ portfolioId: z.uuid().optional(), type: OperationType.optional(), status: OperationStatus.optional(), limit: z.coerce.number().int().min(1).max(100).default(50) }),
+    query: z.object({ portfolioId: z.uuid().optional(), type: z.enum(['fork', 'merge', 'reinvestment', 'scan']).optional(), status: OperationStatus.optional(), limit: z.coerce.number().int().min(1).max(100).default(50) }),
     responses: { 200: { description: 'Operations', schema: z.object({ items: z.array(Operation) }) } },
     handler: async ({ query }) => ({ status: 200, body: { items: await deps.operations.list(query) } }),
   });
@@ -74,6 +77,32 @@ export function operationRoutes(router: Router, registry: OpenAPIRegistry, deps:
       return { status: 202, body: { operationId: params.operationId, status: 'cancelling' } };
     },
   });
+
+  defineRoute(router, registry, {
+    method: 'post', path: '/v1/scans', role: 'operator', summary: 'Run the threshold scan now (forks and merges whose thresholds are met)',
+    body: z.object({ portfolioId: z.uuid().optional(), kinds: z.array(z.enum(['fork', 'merge'])).min(1).max(2).optional() }).strict(),
+    responses: { 202: { description: 'Scan started', schema: z.object({ operationId: z.string(), type: z.literal('scan'), status: z.literal('running') }) } },
+    handler: async ({ body, principal }) => ({ status: 202, body: await deps.operations.startScan(body, principal.actor) }),
+  });
+
+  defineRoute(router, registry, {
+    method: 'get', path: '/v1/schedules', role: 'viewer', summary: 'The Temporal Schedules the engine owns',
+    responses: { 200: { description: 'Schedules', schema: z.object({ items: z.array(z.record(z.string(), z.unknown())) }) } },
+    handler: async () => ({ status: 200, body: { items: await deps.schedules.list() } }),
+  });
+
+  for (const action of ['pause', 'unpause', 'trigger'] as const) {
+    defineRoute(router, registry, {
+      method: 'post', path: `/v1/schedules/:scheduleId/${action}`, role: 'admin', summary: `${action[0]!.toUpperCase()}${action.slice(1)} an engine schedule`,
+      params: z.object({ scheduleId: z.string().max(100) }),
+      responses: { 202: { description: 'Done' } },
+      handler: async ({ params, principal }) => {
+        await deps.schedules.act(params.scheduleId, action, principal.actor);
+        deps.log.info(`schedule ${action}`, { scheduleId: params.scheduleId, actor: principal.actor });
+        return { status: 202, body: { scheduleId: params.scheduleId, action } };
+      },
+    });
+  }
 
   defineRoute(router, registry, {
     method: 'get', path: '/v1/portfolios/:id/events', role: 'viewer', summary: 'Fork, merge and reinvestment records',
