@@ -14,16 +14,16 @@ export async function startOperation(
   workflowId: string,
   input: unknown,
   attrs: { portfolio: string; account?: string; unit?: string },
-): Promise<{ started: true } | { started: false; reason: string }> {
+): Promise<{ started: true; result(): Promise<unknown> } | { started: false; reason: string }> {
   try {
-    await startChild(workflowType, {
+    const handle = await startChild(workflowType, {
       workflowId,
       args: [input],
       parentClosePolicy: ParentClosePolicy.ABANDON,
       workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
       typedSearchAttributes: operationAttributes(type, attrs),
     });
-    return { started: true };
+    return { started: true, result: () => handle.result() };
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) return { started: false, reason: 'an operation with this id is already running or done' };
     throw err;

@@ -13,7 +13,8 @@ const acts = proxyActivities<Activities>({
 /**
  * DOMAIN.md section 5: after a quarter closes, starts `reinvest-<account>-<quarter>`
  * for every active Rev-Acc and Com-Acc (a second run for the same quarter
- * starts nothing new). The quarter is the last one closed at the run's start.
+ * starts nothing new) and waits for each batch to finish. The quarter is the
+ * last one closed at the run's start.
  */
 export async function quarterlyReinvestment(input: QuarterlyInput): Promise<{ quarter: string; started: number; skipped: number }> {
   const carry = input.carry ?? { quarter: input.quarter ?? lastClosedQuarter(new Date()), started: 0, skipped: 0 };
@@ -31,6 +32,8 @@ export async function quarterlyReinvestment(input: QuarterlyInput): Promise<{ qu
       if (r.started) carry.started++;
       else carry.skipped++;
     }
+    // Each batch waits for its reinvestments, so a quarter's run reports when its work is done.
+    await Promise.allSettled(results.map((r) => (r.started ? r.result() : undefined)));
     if (!batch.nextAfterId) return carry;
     afterId = batch.nextAfterId;
     if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > 8000) {
