@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   const worker = await startWorker({ config, orm, address: temporal.address, log: silentLogger });
   const client = await connectClient(temporal.address, 'default');
   await ensureSearchAttributes(client, 'default', silentLogger);
-  const s = buildServices(orm, client, 'histories');
+  const s = buildServices(orm, client, { taskQueue: 'histories' });
   const out = resolve(__dirname, '../test/histories');
   const save = async (name: string, workflowId: string) => {
     const handle = client.workflow.getHandle(workflowId);

@@ -16,7 +16,8 @@ import { AuditLogService } from './services/audit-log';
 import { IntegrityService } from './services/integrity';
 import { PortfolioService } from './services/portfolios';
 import { OperationsService } from './services/operations';
-import { SyntheticMarketData } from './market/provider';
+import { ProjectionService } from './services/projections';
+import { type MarketDataProvider, SyntheticMarketData } from './market/provider';
 import { ScheduleService } from './schedules';
 
 export interface Stoppable {
@@ -66,10 +67,12 @@ export async function openTemporal(
   return { client, address, uiUrl, devServer };
 }
 
-export function buildServices(orm: MikroORM, temporal: Client, taskQueue: string) {
+export function buildServices(orm: MikroORM, temporal: Client, opts: { taskQueue: string; market?: MarketDataProvider }) {
   const ledger = new LedgerService(orm);
+  const projections = new ProjectionService(orm);
   return {
-    operations: new OperationsService(orm, temporal, taskQueue, new SyntheticMarketData()),
+    projections,
+    operations: new OperationsService(orm, temporal, opts.taskQueue, opts.market ?? new SyntheticMarketData(), projections),
     schedules: new ScheduleService(temporal),
     ledger,
     portfolios: new PortfolioService(orm, ledger),

@@ -33,6 +33,7 @@ const envSchema = z.object({
         return false;
       }
     }, 'must be an IANA time zone such as America/New_York'),
+  MARKET_DATA_CSV: z.string().optional(),
   PAPER_BROKER_LATENCY_MS: z.coerce.number().int().min(0).max(60_000).default(0),
   PAPER_BROKER_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
   PAPER_BROKER_TIMEOUT_RATE: z.coerce.number().min(0).max(1).default(0),
@@ -56,6 +57,8 @@ export interface Config {
   temporalCli?: string;
   adminApiKey?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** CSV market data (date,index_close,volatility_index) for the dynamic strategy; unset: the synthetic source. */
+  marketDataCsv?: string;
   scanIntervalMinutes: number;
   /** IANA time zone in which a quarter closes for the reinvestment schedule. */
   reinvestTimezone: string;
@@ -92,6 +95,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     temporalCli: e.TEMPORAL_CLI,
     adminApiKey: e.ALLUSE_ADMIN_API_KEY,
     logLevel: e.LOG_LEVEL,
+    marketDataCsv: e.MARKET_DATA_CSV,
     scanIntervalMinutes: e.SCAN_INTERVAL_MINUTES,
     reinvestTimezone: e.REINVEST_TIMEZONE,
     workerActivityConcurrency: e.WORKER_ACTIVITY_CONCURRENCY,

@@ -6,6 +6,7 @@
 import { buildServices, openDatabase, openTemporal, startApi, type Stoppable } from './bootstrap';
 import { loadConfig } from './config';
 import { createLogger } from './infra/logger';
+import { marketDataFrom } from './market/provider';
 import { ApiKeyService } from './services/api-keys';
 import { installTemporalRuntime, startWorker } from './worker';
 import { ensureSchedules } from './schedules';
@@ -45,7 +46,7 @@ async function main(): Promise<void> {
     const worker = await startWorker({ config, orm: db.orm, address: temporal.address, log });
     track('worker', worker);
     await ensureSchedules(temporal.client, config, log);
-    const api = await startApi({ orm: db.orm, services: buildServices(db.orm, temporal.client, config.taskQueue), temporal: temporal.client, host: config.host, port: config.port, log });
+    const api = await startApi({ orm: db.orm, services: buildServices(db.orm, temporal.client, { taskQueue: config.taskQueue, market: marketDataFrom(config) }), temporal: temporal.client, host: config.host, port: config.port, log });
     track('api', api);
 
     const keyLine =

@@ -15,7 +15,7 @@ import { createLogger, type Logger } from './infra/logger';
 import { LedgerService } from './ledger/ledger';
 import { connectClient, ensureSearchAttributes } from './infra/temporal';
 import { ensureSchedules } from './schedules';
-import { SyntheticMarketData } from './market/provider';
+import { marketDataFrom } from './market/provider';
 
 export interface WorkerHandle {
   worker: Worker;
@@ -40,7 +40,7 @@ export async function startWorker(opts: {
     orm: opts.orm,
     ledger: new LedgerService(opts.orm),
     broker: opts.broker ?? new PaperBroker(opts.orm, opts.config.paperBroker),
-    market: new SyntheticMarketData(),
+    market: marketDataFrom(opts.config),
   });
   const activities = opts.wrapActivities ? opts.wrapActivities(real) : real;
   const worker = await Worker.create({

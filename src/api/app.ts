@@ -8,6 +8,7 @@ import type { AuditLogService } from '../services/audit-log';
 import type { IntegrityService } from '../services/integrity';
 import type { OperationsService } from '../services/operations';
 import type { ScheduleService } from '../schedules';
+import type { ProjectionService } from '../services/projections';
 import type { PortfolioService } from '../services/portfolios';
 import { authenticate } from './auth';
 import { renderDocs } from './docs';
@@ -16,6 +17,7 @@ import { accountRoutes } from './routes/accounts';
 import { adminRoutes } from './routes/admin';
 import { operationRoutes } from './routes/operations';
 import { portfolioRoutes } from './routes/portfolios';
+import { projectionRoutes } from './routes/projections';
 
 export interface Readiness {
   postgres: boolean;
@@ -30,6 +32,7 @@ export interface AppDeps {
   audit: AuditLogService;
   operations: OperationsService;
   schedules: ScheduleService;
+  projections: ProjectionService;
   readiness(): Promise<Readiness>;
   log: Logger;
 }
@@ -60,6 +63,7 @@ export function createApp(deps: AppDeps): Express {
   portfolioRoutes(v1, registry, deps);
   accountRoutes(v1, registry, deps);
   operationRoutes(v1, registry, deps);
+  projectionRoutes(v1, registry, deps);
   adminRoutes(v1, registry, deps);
 
   const openapi = new OpenApiGeneratorV31(registry.definitions).generateDocument({

@@ -22,6 +22,8 @@ export interface RouteResult {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
+  /** Set for a non-JSON body (then `body` is sent as is). */
+  contentType?: string;
 }
 
 export interface RouteSpec<P extends ZodType, Q extends ZodType, B extends ZodType, H extends ZodType> {
@@ -104,6 +106,7 @@ export function defineRoute<P extends ZodType, Q extends ZodType, B extends ZodT
     const result = await spec.handler(ctx);
     for (const [k, v] of Object.entries(result.headers ?? {})) res.setHeader(k, v);
     if (result.body === undefined) res.status(result.status).end();
+    else if (result.contentType) res.status(result.status).type(result.contentType).send(result.body);
     else res.status(result.status).json(result.body);
   };
   router[spec.method](spec.path, requireRole(spec.role), handler);

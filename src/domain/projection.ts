@@ -26,7 +26,13 @@ export interface ProjectionInput {
 /** Where a projection starts: a fresh portfolio from its capital, or an existing portfolio's tree. */
 export interface ProjectionStart {
   settings: PortfolioSettings;
-  units: { key: string; parentKey: string | null; kind: 'root' | 'forked'; accounts: { type: 'gen' | 'rev' | 'com'; balance: Decimal; baseBalance: Decimal }[] }[];
+  units: {
+    key: string;
+    parentKey: string | null;
+    kind: 'root' | 'forked';
+    /** `noFork`: this Gen-Acc never forks (the "without this fork" side of a predicted impact). */
+    accounts: { type: 'gen' | 'rev' | 'com'; balance: Decimal; baseBalance: Decimal; noFork?: boolean }[];
+  }[];
 }
 
 export interface ProjectionYear {
@@ -58,27 +64,57 @@ export interface ProjectionResult {
   merges: { week: number; amount: string }[];
 }
 
-/** Balances in the weekly loop are exact integer cents (BigInt): as exact as decimal.js, and fast enough for thousands of units. */
+/**
+ * Balances in the weekly loop are exact integer cents held in JavaScript
+ * numbers (exact up to 2^53 cents, about $90 trillion; beyond that the
+ * projection stops with an error rather than lose a cent). The weekly gain is
+ * an exact integer division, done in BigInt when the product would not fit.
+ */
 interface Acct {
   type: 'gen' | 'rev' | 'com';
-  balance: bigint;
-  base: bigint;
+  balance: number;
+  base: number;
   unit: Unit;
+  noFork?: boolean;
 }
 
-const toCents = (d: Decimal): bigint => BigInt(cents(d).mul(100).toFixed(0));
-const fromCents = (c: bigint): Decimal => new Dec(c.toString()).div(100);
-const show = (c: bigint): string => formatMoney(fromCents(c));
+const toCents = (d: Decimal): number => safe(Number(cents(d).mul(100).toFixed(0)));
+const fromCents = (c: number): Decimal => new Dec(c).div(100);
+const show = (c: number): string => formatMoney(fromCents(c));
+
+function safe(c: number): number {
+  if (!Number.isSafeInteger(c)) throw new RangeError('the projection grew past $90 trillion; shorten it');
+  return c;
+}
+
+interface Rate {
+  n: number;
+  scale: number;
+  bn: bigint;
+  bscale: bigint;
+  /** Largest balance whose 2 * balance * n + scale stays exact in a number. */
+  fastUpTo: number;
+}
 
 /** A rate as an exact fraction n / scale. */
-function fraction(rate: Decimal): { n: bigint; scale: bigint } {
+function fraction(rate: Decimal): Rate {
   const dp = rate.decimalPlaces();
-  const scale = 10n ** BigInt(dp);
-  return { n: BigInt(rate.mul(new Dec(10).pow(dp)).toFixed(0)), scale };
+  const scale = 10 ** dp;
+  const n = Number(rate.mul(scale).toFixed(0));
+  return { n, scale, bn: BigInt(n), bscale: BigInt(scale), fastUpTo: Math.floor((Number.MAX_SAFE_INTEGER - scale) / (2 * Math.max(n, 1))) };
 }
 
-/** cents(balance * n / scale), rounded half-up (balances are never negative). */
-const gainOf = (balance: bigint, r: { n: bigint; scale: bigint }): bigint => (balance * r.n * 2n + r.scale) / (2n * r.scale);
+/** cents(balance * n / scale), rounded half-up, exactly (balances are never negative). */
+function gainOf(balance: number, r: Rate): number {
+  if (balance > r.fastUpTo) return Number((BigInt(balance) * r.bn * 2n + r.bscale) / (2n * r.bscale));
+  const x = 2 * balance * r.n + r.scale;
+  const y = 2 * r.scale;
+  let q = Math.floor(x / y);
+  const rem = x - q * y;
+  if (rem < 0) q -= 1;
+  else if (rem >= y) q += 1;
+  return q;
+}
 interface Unit {
   id: number;
   kind: 'root' | 'forked';
@@ -148,7 +184,7 @@ export function project(start: ProjectionStart, opts: { years: number; marketMix
   const units: Unit[] = [];
   for (const u of start.units) {
     const unit: Unit = { id: nextId++, kind: u.kind, parent: u.parentKey ? byKey.get(u.parentKey) ?? null : null, active: true, createdWeek: 0, accounts: [] };
-    unit.accounts = u.accounts.map((a) => ({ type: a.type, balance: toCents(a.balance), base: toCents(a.baseBalance), unit }));
+    unit.accounts = u.accounts.map((a) => ({ type: a.type, balance: toCents(a.balance), base: toCents(a.baseBalance), unit, noFork: a.noFork }));
     byKey.set(u.key, unit);
     units.push(unit);
   }
@@ -162,7 +198,7 @@ export function project(start: ProjectionStart, opts: { years: number; marketMix
     },
   }));
   const result: ProjectionResult = { years: [], weeks: [], forks: [], merges: [] };
-  let yearStats = { income: 0n, created: 0, forks: 0, merges: 0 };
+  let yearStats = { income: 0, created: 0, forks: 0, merges: 0 };
   let active = units.filter((u) => u.active);
 
   for (let week = 1; week <= opts.years * WEEKS_PER_YEAR; week++) {
@@ -171,37 +207,43 @@ export function project(start: ProjectionStart, opts: { years: number; marketMix
     for (const unit of active) {
       for (const a of unit.accounts) {
         const gain = gainOf(a.balance, rates[a.type]);
-        a.balance += gain;
+        a.balance = safe(a.balance + gain);
         if (a.type === 'rev') yearStats.income += gain;
       }
     }
 
-    const mergeable = active
+    // Units over the threshold, pre-ordered cheaply by the ranking's own keys (total, then age);
+    // the top ones go through the live ranking rule.
+    const over = active
       .filter((u) => u.kind === 'forked' && u.createdWeek < week)
-      .map((u) => ({ unit: u, cents: u.accounts.reduce((t, a) => t + a.balance, 0n) }))
+      .map((u) => ({ unit: u, cents: u.accounts.reduce((t, a) => t + a.balance, 0) }))
       .filter((c) => c.cents >= mergeThreshold)
-      .map((c) => ({ ...c, unitId: String(c.unit.id), kind: c.unit.kind, status: 'active', total: fromCents(c.cents), createdAt: new Date(c.unit.createdWeek * 7 * 86_400_000) }));
+      .sort((a, b) => b.cents - a.cents || a.unit.createdWeek - b.unit.createdWeek)
+      .slice(0, mergesPerWeek);
+    const mergeable = over.map((c) => ({
+      ...c, unitId: String(c.unit.id), kind: c.unit.kind, status: 'active', total: fromCents(c.cents), createdAt: new Date(c.unit.createdWeek * 7 * 86_400_000),
+    }));
     for (const c of rankMergeCandidates(mergeable, { ...s, maxMergesPerScan: mergesPerWeek })) {
       let target = c.unit.parent;
       while (target && !target.active) target = target.parent;
       const com = (target ?? root).accounts.find((a) => a.type === 'com')!;
       com.balance += c.cents;
       com.base += c.cents;
-      for (const a of c.unit.accounts) a.balance = 0n;
+      for (const a of c.unit.accounts) a.balance = 0;
       c.unit.active = false;
-      for (const child of units) if (child.parent === c.unit) child.parent = target;
+      // Children re-parent lazily: a merged parent is skipped when a child merges (see `target` above).
       result.merges.push({ week, amount: show(c.cents) });
       yearStats.merges++;
     }
 
     const forkable = active
       .filter((u) => u.active)
-      .flatMap((u) => u.accounts.filter((a) => a.type === 'gen' && a.balance - a.base >= threshold))
-      .sort((a, b) => (b.balance - b.base > a.balance - a.base ? 1 : b.balance - b.base < a.balance - a.base ? -1 : 0))
+      .flatMap((u) => u.accounts.filter((a) => a.type === 'gen' && !a.noFork && a.balance - a.base >= threshold))
+      .sort((a, b) => b.balance - b.base - (a.balance - a.base))
       .slice(0, forksPerWeek);
     for (const gen of forkable) {
       const plan = forkPlan(fromCents(gen.balance - gen.base), s);
-      const [forkAmount, retained, childGen, childCom] = [plan.forkAmount, plan.retained, plan.childGen, plan.childCom].map(toCents) as [bigint, bigint, bigint, bigint];
+      const [forkAmount, retained, childGen, childCom] = [plan.forkAmount, plan.retained, plan.childGen, plan.childCom].map(toCents) as [number, number, number, number];
       gen.balance -= forkAmount;
       gen.base += retained;
       const unit: Unit = { id: nextId++, kind: 'forked', parent: gen.unit, active: true, createdWeek: week, accounts: [] };
@@ -216,7 +258,7 @@ export function project(start: ProjectionStart, opts: { years: number; marketMix
     }
     active = units.filter((u) => u.active);
 
-    const totals = { gen: 0n, rev: 0n, com: 0n, forked: 0n };
+    const totals = { gen: 0, rev: 0, com: 0, forked: 0 };
     for (const u of active) {
       for (const a of u.accounts) {
         if (u === root) totals[a.type] += a.balance;
@@ -236,8 +278,15 @@ export function project(start: ProjectionStart, opts: { years: number; marketMix
         income: show(yearStats.income), activeForkedUnits: activeForked, forkedUnitsCreated: yearStats.created,
         forks: yearStats.forks, merges: yearStats.merges,
       });
-      yearStats = { income: 0n, created: 0, forks: 0, merges: 0 };
+      yearStats = { income: 0, created: 0, forks: 0, merges: 0 };
     }
   }
   return result;
+}
+
+/** Weekly rows as CSV (for spreadsheets and charts). */
+export function projectionCsv(r: ProjectionResult): string {
+  const header = 'week,year,total,gen,rev,com,forked,active_forked_units';
+  const rows = r.weeks.map((w) => [w.week, Math.ceil(w.week / WEEKS_PER_YEAR), w.total, w.gen, w.rev, w.com, w.forked, w.activeForkedUnits].join(','));
+  return [header, ...rows].join('\n') + '\n';
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { MarketInputs } from '../domain/reinvest';
+import { CsvMarketData } from './csv';
 
 /** Market inputs for the dynamic reinvestment strategy, as of a quarter's close. */
 export interface MarketDataProvider {
@@ -22,4 +23,9 @@ export class SyntheticMarketData implements MarketDataProvider {
     const price = ma200 - 300 + (h[3]! % 200) * 4;
     return { volatility: String(vol), volatilityAvg1y: String(volAvg), price: String(price), ma200: String(ma200) };
   }
+}
+
+/** The configured source: the CSV file when MARKET_DATA_CSV is set, else the synthetic market. */
+export function marketDataFrom(config: { marketDataCsv?: string }): MarketDataProvider {
+  return config.marketDataCsv ? new CsvMarketData(config.marketDataCsv) : new SyntheticMarketData();
 }

@@ -13,6 +13,7 @@ import { Dec, formatMoney, fromDb, sum } from '../domain/money';
 import { reinvestmentPlan, chooseDynamicStrategy, type FixedStrategy } from '../domain/reinvest';
 import type { PortfolioSettings, StrategyName } from '../domain/settings';
 import type { MarketDataProvider } from '../market/provider';
+import type { ProjectionService } from './projections';
 import {
   COMPENSATED, type ForkInput, type MergeInput, type OperationType, type ReinvestInput, type ScanInput, type ScanKind, type StepRecord,
   workflowIds,
@@ -58,6 +59,7 @@ export class OperationsService {
     private readonly client: Client,
     private readonly taskQueue: string,
     private readonly market: MarketDataProvider,
+    private readonly projections?: ProjectionService,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -99,6 +101,7 @@ export class OperationsService {
         body: {
           eligible: eligibility.eligible, reasons: eligibility.reasons, surplus: formatMoney(s),
           plan: { forkAmount: formatMoney(plan.forkAmount), retained: formatMoney(plan.retained), childGen: formatMoney(plan.childGen), childCom: formatMoney(plan.childCom) },
+          ...(eligibility.eligible && this.projections && { predictedImpact: await this.projections.forkImpact(a.portfolio_id, accountId, s) }),
         },
       };
     }
