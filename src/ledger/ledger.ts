@@ -76,11 +76,11 @@ export function toLocked(r: AccountSqlRow): LockedAccount {
 
 /**
  * The only writer of balances. One entry = one database transaction that
- * (1) returns the earlier entry when the idempotency key is taken, (2) locks
- * the accounts in id order, (3) plans the legs from the locked state,
+ * (1) locks the accounts in id order, (2) returns the earlier entry when the
+ * idempotency key is taken, (3) plans the legs from the locked state,
  * (4) checks the entry balances and no bucket goes negative, (5) claims the
- * key (unique constraint), updates the cached buckets and writes the
- * postings, (6) appends the audit row. The `external` account's balance is
+ * key (unique constraint), updates the cached buckets (one statement) and
+ * writes the postings, (6) appends the audit row. The `external` account's balance is
  * not cached (it is the hot counterpart of every trading result); it is
  * always derived from its postings.
  */
@@ -103,13 +103,10 @@ export class LedgerService {
   /** Posts inside a caller's transaction (the caller commits or rolls back). */
   async postIn(em: EntityManager, req: PostRequest): Promise<PostResult> {
     if (req.compensable) await this.guard(em, req.idempotencyKey);
+    const accounts = await lockAccounts(em, req.accountIds);
+    // Checked under the locks: a concurrent request with the same key has committed by now, or never will first.
     const existing = await this.findEntry(em, req.idempotencyKey);
     if (existing) return { entryId: existing, created: false };
-
-    const accounts = await lockAccounts(em, req.accountIds);
-    // A concurrent request with the same key may have committed while we waited for the locks.
-    const raced = await this.findEntry(em, req.idempotencyKey);
-    if (raced) return { entryId: raced, created: false };
     for (const a of accounts.values()) {
       if (a.portfolioId !== req.portfolioId) throw new DomainError('InvariantViolation', 'an entry cannot span portfolios');
     }
@@ -128,6 +125,7 @@ export class LedgerService {
     );
     if (claimed.length === 0) return { entryId: (await this.findEntry(em, req.idempotencyKey))!, created: false };
 
+    const updates: unknown[][] = [];
     for (const [accountId, delta] of deltas) {
       const account = accounts.get(accountId)!;
       if (account.type === 'external') continue;
@@ -138,10 +136,16 @@ export class LedgerService {
       }
       const base = account.baseBalance.plus(delta.base);
       if (base.lt(0)) throw new DomainError('InvariantViolation', 'base balance would go negative', { accountId });
+      updates.push([accountId, ...BUCKETS.map((b) => after[b].toFixed(2)), base.toFixed(2)]);
+    }
+    if (updates.length) {
+      // One statement for every account of the entry (the rows are locked above).
       await em.execute(
-        `update accounts set cash = ?, contracts = ?, leaps = ?, reserve = ?, base_balance = ?,
-           version = version + 1, updated_at = now() where id = ?`,
-        [...BUCKETS.map((b) => after[b].toFixed(2)), base.toFixed(2), accountId],
+        `update accounts a set cash = v.cash::numeric, contracts = v.contracts::numeric, leaps = v.leaps::numeric,
+           reserve = v.reserve::numeric, base_balance = v.base::numeric, version = a.version + 1, updated_at = now()
+           from (values ${updates.map(() => '(?::uuid, ?, ?, ?, ?, ?)').join(', ')}) as v(id, cash, contracts, leaps, reserve, base)
+          where a.id = v.id`,
+        updates.flat(),
       );
     }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type Decimal from 'decimal.js';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { canonicalJson } from '../audit/audit';
-import { type ActivityType, BUCKETS, activityEffect } from '../domain/buckets';
+import { type AccountType, type ActivityType, BUCKETS, activityEffect } from '../domain/buckets';
 import { DomainError } from '../domain/errors';
 import { formatMoney, fromDb } from '../domain/money';
 import type { PortfolioSettings } from '../domain/settings';
@@ -75,16 +75,15 @@ export class AccountService {
     const earlier = await this.storedResponse(scope, requestHash);
     if (earlier) return earlier;
 
-    const em0 = this.orm.em.fork();
-    const [acct] = await em0.execute<{ portfolio_id: string; settings: PortfolioSettings }[]>(
-      `select a.portfolio_id, p.settings from accounts a join portfolios p on p.id = a.portfolio_id
+    const [acct] = await this.orm.em.fork().execute<{ portfolio_id: string; settings: PortfolioSettings; external_id: string }[]>(
+      `select a.portfolio_id, p.settings, x.id as external_id
+         from accounts a join portfolios p on p.id = a.portfolio_id
+         join accounts x on x.portfolio_id = a.portfolio_id and x.type = 'external'
         where a.id = ? and a.unit_id is not null`,
       [accountId],
     );
     if (!acct) throw new DomainError('AccountNotFound', 'account not found');
-    const [external] = await em0.execute<{ id: string }[]>(
-      `select id from accounts where portfolio_id = ? and type = 'external'`, [acct.portfolio_id],
-    );
+    const external = { id: acct.external_id };
 
     const result = await this.orm.em.fork().transactional(async (em) => {
       const posted = await this.ledger.postIn(em, {
@@ -95,20 +94,20 @@ export class AccountService {
         occurredAt: cmd.occurredAt,
         reference: cmd.reference,
         note: cmd.note,
-        accountIds: [accountId, external!.id],
+        accountIds: [accountId, external.id],
         plan: (locked) => {
           const a = locked.get(accountId)!;
           if (a.status !== 'active') {
             throw new DomainError('Conflict', `account is ${a.status}; activity is accepted only on active accounts`);
           }
-          const effect = activityEffect(cmd.type, cmd.amount, { type: a.type as 'gen', buckets: a.buckets, baseBalance: a.baseBalance }, acct.settings.bufferPct);
+          const effect = activityEffect(cmd.type, cmd.amount, { type: a.type as AccountType, buckets: a.buckets, baseBalance: a.baseBalance }, acct.settings.bufferPct);
           const legs: Leg[] = [];
           for (const b of BUCKETS) {
             const d = effect.delta[b];
             if (d && !d.isZero()) legs.push({ accountId, bucket: b, amount: d });
           }
           const net = legs.reduce((s, l) => s.plus(l.amount), fromDb('0'));
-          legs.push({ accountId: external!.id, bucket: 'cash', amount: net.neg() });
+          legs.push({ accountId: external.id, bucket: 'cash', amount: net.neg() });
           return {
             legs,
             baseBalanceChanges: effect.baseBalanceDelta.isZero() ? [] : [{ accountId, delta: effect.baseBalanceDelta }],

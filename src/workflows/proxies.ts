@@ -1,4 +1,4 @@
-import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 
 /** Business rejections: retrying cannot help. */
@@ -7,8 +7,19 @@ export const BUSINESS_ERRORS = [
   'NotEligible', 'Conflict', 'IdempotencyConflict', 'InvariantViolation', 'Compensated', 'BrokerRejected',
 ];
 
+/*
+ * Steps in our own database run as local activities: each is one short,
+ * idempotent PostgreSQL transaction, so it runs in the worker without a
+ * server round trip (about 50 ms per step on the dev server; see
+ * docs/performance.md). Their results are recorded as markers when the
+ * workflow task completes; a worker that dies in between re-runs them on
+ * recovery, which the idempotency keys make harmless. Broker calls leave our
+ * system and may be slow, so they stay regular activities: the server tracks
+ * them, times them out, and a cancellation is seen while one is in flight.
+ */
+
 /** Forward steps: bounded retries with backoff, then the saga compensates. */
-export const steps = proxyActivities<Activities>({
+export const steps = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30s',
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 8, nonRetryableErrorTypes: BUSINESS_ERRORS },
@@ -22,7 +33,7 @@ export const brokerSteps = proxyActivities<Activities>({
 });
 
 /** Undos: retried until they succeed (compensation must finish), with capped backoff. */
-export const undos = proxyActivities<Activities>({
+export const undos = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30s',
   // No maximumAttempts: unlimited.
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: ['InvariantViolation'] },

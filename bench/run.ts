@@ -1,0 +1,230 @@
+/**
+ * `npm run bench`: starts its own embedded PostgreSQL and Temporal dev server,
+ * measures the engine and the ceilings it is held against, prints a table and
+ * writes bench/results/latest.json and latest.md. Figures, never assertions.
+ */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import type { Activities } from '../src/activities';
+import { createScanActivities } from '../src/activities/scan';
+import { buildServices, startApi } from '../src/bootstrap';
+import { loadConfig } from '../src/config';
+import { migrate, openOrm } from '../src/db/orm';
+import { money } from '../src/domain/money';
+import { freshStart, project } from '../src/domain/projection';
+import { startEmbeddedPostgres } from '../src/infra/embedded-postgres';
+import { silentLogger } from '../src/infra/logger';
+import { connectClient, ensureSearchAttributes } from '../src/infra/temporal';
+import { resolveTemporalCli, startTemporalDevServer } from '../src/infra/temporal-dev-server';
+import { LedgerService } from '../src/ledger/ledger';
+import { installTemporalRuntime, startWorker } from '../src/worker';
+import { freePort } from '../test/support/ports';
+import { type Measured, measure } from './stats';
+
+interface Row {
+  area: string;
+  case: string;
+  value: string;
+  p50?: string;
+  p95?: string;
+  p99?: string;
+  ceiling?: string;
+  ratio?: string;
+}
+const rows: Row[] = [];
+const f0 = (n: number) => n.toFixed(0);
+const f1 = (n?: number) => (n === undefined ? '' : n.toFixed(1));
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+
+function add(area: string, name: string, m: Measured, ceiling?: Measured, latency = true) {
+  rows.push({
+    area, case: name, value: `${f0(m.perSecond)}/s`,
+    ...(latency && { p50: `${f1(m.p50)} ms`, p95: `${f1(m.p95)} ms`, p99: `${f1(m.p99)} ms` }),
+    ...(ceiling && { ceiling: `${f0(ceiling.perSecond)}/s`, ratio: `${((m.perSecond / ceiling.perSecond) * 100).toFixed(0)}%` }),
+  });
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'alluse-bench-'));
+  chmodSync(dir, 0o711);
+  log('starting embedded PostgreSQL and the Temporal dev server');
+  const pg = await startEmbeddedPostgres({ dataDir: join(dir, 'pg-data'), port: await freePort(), log: silentLogger });
+  const temporal = await startTemporalDevServer({ dataDir: join(dir, 't'), port: await freePort(), uiPort: await freePort(), namespace: 'default', headless: true, log: silentLogger });
+  const orm = await openOrm(pg.url, 40);
+  await migrate(orm);
+  const config = loadConfig({ ...process.env, DATABASE_URL: undefined, TEMPORAL_TASK_QUEUE: 'bench', WORKER_ACTIVITY_CONCURRENCY: '200', WORKER_WORKFLOW_CONCURRENCY: '200' });
+  installTemporalRuntime('warn');
+  const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('./workflows') });
+  const worker = await startWorker({
+    config, orm, address: temporal.address, log: silentLogger, workflowBundle,
+    wrapActivities: (real) => ({ ...real, noop: async () => undefined }) as Activities,
+  });
+  const client = await connectClient(temporal.address, 'default');
+  await ensureSearchAttributes(client, 'default', silentLogger);
+  const services = buildServices(orm, client, { taskQueue: 'bench' });
+  const api = await startApi({ orm, services, temporal: client, host: '127.0.0.1', port: 0, log: silentLogger });
+  const key = (await services.apiKeys.create('bench', 'admin', 'bench')).key;
+  const http = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${api.url}${path}`, { method, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const json = (await res.json()) as Record<string, unknown>;
+    if (res.status >= 400) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+  const ledger = new LedgerService(orm);
+
+  try {
+    // --- ledger ---------------------------------------------------------------
+    log('ledger');
+    const portfolios: Awaited<ReturnType<typeof services.portfolios.create>>[] = [];
+    for (let i = 0; i < 334; i++) portfolios.push(await services.portfolios.create({ name: `b${i}`, owner: 'bench', initialCapital: money('300000.00'), template: 'moderate' }, 'bench'));
+    const accounts = portfolios.flatMap((p) => p.units[0]!.accounts.map((a) => ({ id: a.id, portfolioId: p.id })));
+    const externals = new Map<string, string>();
+    for (const row of await orm.em.fork().execute<{ id: string; portfolio_id: string }[]>(`select id, portfolio_id from accounts where type = 'external'`)) externals.set(row.portfolio_id, row.id);
+    const postTo = (a: { id: string; portfolioId: string }, k: string) =>
+      ledger.post({
+        idempotencyKey: k, portfolioId: a.portfolioId, kind: 'premium', actor: 'bench', accountIds: [a.id, externals.get(a.portfolioId)!],
+        plan: () => ({ legs: [{ accountId: a.id, bucket: 'cash', amount: money('1.00') }, { accountId: externals.get(a.portfolioId)!, bucket: 'cash', amount: money('1.00').neg() }] }),
+      }).then(() => undefined);
+    await orm.em.fork().execute('create table bench_insert (id bigserial primary key, amount numeric(20,2) not null)');
+    const insertCeiling = await measure(3000, 32, () => orm.em.fork().transactional((em) => em.execute('insert into bench_insert (amount) values (?)', ['1.00'])).then(() => undefined));
+    add('ceiling', 'single-row INSERT transactions (32 parallel)', insertCeiling, undefined, false);
+    const single = await measure(2000, 20, (i) => postTo(accounts[0]!, `bench:single:${i}`));
+    add('ledger', 'postings, one account (20 parallel)', single, insertCeiling);
+    const spread = await measure(3000, 32, (i) => postTo(accounts[i % 1000]!, `bench:spread:${i}`));
+    add('ledger', 'postings over 1,000 accounts (32 parallel)', spread, insertCeiling);
+
+    // --- API ------------------------------------------------------------------
+    log('API');
+    let n = 0;
+    for (const [c, total] of [[1, 300], [10, 1000], [50, 2000]] as const) {
+      const m = await measure(total, c, async () => {
+        const i = n++;
+        await http('POST', `/v1/accounts/${accounts[i % 1000]!.id}/activity`, { type: 'premium', amount: '1.00' }, { 'idempotency-key': `api-${i}` });
+      });
+      add('api', `activity postings over HTTP, ${c} client${c > 1 ? 's' : ''}`, m, insertCeiling);
+    }
+
+    // --- sagas ----------------------------------------------------------------
+    const levels = [[1, 20], [10, 60], [50, 200]] as const;
+    const needed = levels.reduce((s, [, t]) => s + t, 0);
+    log(`sagas: preparing ${needed} portfolios`);
+    const sagaPortfolios: { gen: string; rev: string }[] = [];
+    for (let i = 0; i < needed; i++) {
+      const p = await services.portfolios.create({ name: `s${i}`, owner: 'bench', initialCapital: money('300000.00'), template: 'moderate', settings: { maxForksPerDay: 1000, mergeCoolingHours: 0 } }, 'bench');
+      const acct = (t: string) => p.units[0]!.accounts.find((a) => a.type === t)!.id;
+      await services.accounts.recordActivity(acct('gen'), { type: 'premium', amount: money('50001.01') }, 'seed', 'bench');
+      await services.accounts.recordActivity(acct('rev'), { type: 'premium', amount: money('10000.00') }, 'seed', 'bench');
+      sagaPortfolios.push({ gen: acct('gen'), rev: acct('rev') });
+    }
+    const runSagas = async (label: string, steps: number, start: (i: number) => Promise<string>) => {
+      let offset = 0;
+      for (const [c, total] of levels) {
+        const base = offset;
+        const m = await measure(total, c, async (i) => {
+          const id = await start(base + i);
+          await client.workflow.getHandle(id).result();
+        });
+        offset += total;
+        const ceiling = await measure(total, c, async () => {
+          await client.workflow.execute('noopSaga', { taskQueue: 'bench', workflowId: `noop-${label}-${c}-${Math.random().toString(36).slice(2)}`, args: [steps] });
+        });
+        add('sagas', `${label}, ${c} concurrent (request to completed)`, m, ceiling);
+        add('ceiling', `no-op workflow with ${steps} no-op activities, ${c} concurrent`, ceiling);
+      }
+    };
+    log('fork sagas');
+    const forkedUnits: string[] = [];
+    await runSagas('fork', 7, async (i) => {
+      const r = (await http('POST', `/v1/accounts/${sagaPortfolios[i]!.gen}/fork`, {})) as { operationId: string };
+      return r.operationId;
+    });
+    for (const row of await orm.em.fork().execute<{ id: string; gen: string }[]>(
+      `select u.id, a.id as gen from units u join accounts a on a.unit_id = u.id and a.type = 'gen' where u.kind = 'forked' order by u.created_at`,
+    )) {
+      await services.accounts.recordActivity(row.gen, { type: 'premium', amount: money('449998.99') }, 'to-500k', 'bench');
+      forkedUnits.push(row.id);
+    }
+    log('merge sagas');
+    await runSagas('merge', 6, async (i) => ((await http('POST', `/v1/units/${forkedUnits[i]!}/merge`, {})) as { operationId: string }).operationId);
+    log('reinvestment sagas');
+    await runSagas('reinvestment', 4, async (i) => ((await http('POST', `/v1/accounts/${sagaPortfolios[i]!.rev}/reinvest`, { quarter: '2026Q3' })) as { operationId: string }).operationId);
+
+    // --- scan -----------------------------------------------------------------
+    log('scan');
+    const scanActs = createScanActivities({ orm } as never);
+    const scanPortfolio = await services.portfolios.create({ name: 'scan', owner: 'bench', initialCapital: money('300000.00'), template: 'moderate' }, 'bench');
+    const root = scanPortfolio.units[0]!;
+    const rootGen = root.accounts.find((a) => a.type === 'gen')!.id;
+    let present = 0;
+    for (const target of [1_000, 10_000, 100_000]) {
+      const pairs = (target - present) / 2;
+      await orm.em.fork().execute(
+        `with u as (
+           insert into units (id, portfolio_id, parent_unit_id, forked_from_account_id, kind)
+           select gen_random_uuid(), ?, ?, ?, 'forked' from generate_series(1, ?) returning id)
+         insert into accounts (id, portfolio_id, unit_id, type, base_balance, cash, contracts, created_at)
+         select gen_random_uuid(), ?, u.id, t.type, 25000,
+                case when t.type = 'gen' and abs(hashtext(u.id::text)) % 100 = 0 then 80000 else 1250 end, 23750, now() - interval '30 days'
+           from u cross join (values ('gen'), ('com')) t(type)`,
+        [scanPortfolio.id, root.id, rootGen, pairs, scanPortfolio.id],
+      );
+      present = target;
+      await orm.em.fork().execute('analyze accounts; analyze units');
+      const t = performance.now();
+      let found = 0;
+      let afterId: string | undefined;
+      for (;;) {
+        const batch = await scanActs.scanForkCandidates({ afterId });
+        found += batch.candidates.length + batch.skipped.length;
+        if (!batch.nextAfterId) break;
+        afterId = batch.nextAfterId;
+      }
+      const forkMs = performance.now() - t;
+      const t2 = performance.now();
+      const merges = await scanActs.scanMergeCandidates({ scanStartedAt: new Date().toISOString() });
+      const mergeMs = performance.now() - t2;
+      rows.push({ area: 'scan', case: `fork candidates among ${target.toLocaleString('en-US')} synthetic accounts (found ${found})`, value: `${forkMs.toFixed(0)} ms` });
+      rows.push({ area: 'scan', case: `merge candidates among ${target.toLocaleString('en-US')} synthetic accounts (found ${merges.candidates.length})`, value: `${mergeMs.toFixed(0)} ms` });
+    }
+
+    // --- projection -----------------------------------------------------------
+    log('projection');
+    for (const years of [10, 30]) {
+      const t = performance.now();
+      const r = project(freshStart({ initialCapital: money('300000.00') }), { years });
+      rows.push({ area: 'projection', case: `${years}-year weekly projection of $300,000 (${r.years.at(-1)!.activeForkedUnits} forked units at the end)`, value: `${(performance.now() - t).toFixed(0)} ms` });
+    }
+  } finally {
+    await api.stop();
+    await worker.stop();
+    await client.connection.close();
+    await orm.close();
+    await temporal.stop();
+    await pg.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const machine = {
+    cores: cpus().length,
+    cpu: cpus()[0]?.model,
+    memoryGiB: +(totalmem() / 2 ** 30).toFixed(1),
+    node: process.version,
+    temporal: execFileSync(resolveTemporalCli(), ['--version'], { encoding: 'utf8' }).trim(),
+    postgres: 'embedded-postgres 18.4',
+    at: new Date().toISOString(),
+  };
+  const header = ['area', 'case', 'value', 'p50', 'p95', 'p99', 'ceiling', 'ratio'] as const;
+  const table = [header.join(' | '), header.map(() => '---').join(' | '), ...rows.map((r) => header.map((h) => r[h] ?? '').join(' | '))];
+  const md = `# Benchmark results\n\nMachine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.temporal}, ${machine.postgres}; ${machine.at}\n\n| ${table.join(' |\n| ')} |\n`;
+  writeFileSync(join(__dirname, 'results/latest.json'), JSON.stringify({ machine, rows }, null, 2));
+  writeFileSync(join(__dirname, 'results/latest.md'), md);
+  process.stdout.write(md);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
