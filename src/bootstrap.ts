@@ -101,10 +101,12 @@ export async function startApi(opts: {
   host: string;
   port: number;
   log: Logger;
+  rateLimitPerMinute?: number;
 }): Promise<{ server: Server; url: string; stop(): Promise<void> }> {
   const app = createApp({
     ...opts.services,
     log: opts.log,
+    rateLimitPerMinute: opts.rateLimitPerMinute,
     readiness: async () => {
       const [postgres, temporal] = await Promise.all([postgresReady(opts.orm), temporalReady(opts.temporal)]);
       return { postgres, temporal };

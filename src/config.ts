@@ -34,6 +34,7 @@ const envSchema = z.object({
       }
     }, 'must be an IANA time zone such as America/New_York'),
   MARKET_DATA_CSV: z.string().optional(),
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(1200),
   PAPER_BROKER_LATENCY_MS: z.coerce.number().int().min(0).max(60_000).default(0),
   PAPER_BROKER_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
   PAPER_BROKER_TIMEOUT_RATE: z.coerce.number().min(0).max(1).default(0),
@@ -57,6 +58,8 @@ export interface Config {
   temporalCli?: string;
   adminApiKey?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Requests per minute per API key (0: no limit). */
+  rateLimitPerMinute: number;
   /** CSV market data (date,index_close,volatility_index) for the dynamic strategy; unset: the synthetic source. */
   marketDataCsv?: string;
   scanIntervalMinutes: number;
@@ -96,6 +99,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     adminApiKey: e.ALLUSE_ADMIN_API_KEY,
     logLevel: e.LOG_LEVEL,
     marketDataCsv: e.MARKET_DATA_CSV,
+    rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     scanIntervalMinutes: e.SCAN_INTERVAL_MINUTES,
     reinvestTimezone: e.REINVEST_TIMEZONE,
     workerActivityConcurrency: e.WORKER_ACTIVITY_CONCURRENCY,

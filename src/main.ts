@@ -46,7 +46,7 @@ async function main(): Promise<void> {
     const worker = await startWorker({ config, orm: db.orm, address: temporal.address, log });
     track('worker', worker);
     await ensureSchedules(temporal.client, config, log);
-    const api = await startApi({ orm: db.orm, services: buildServices(db.orm, temporal.client, { taskQueue: config.taskQueue, market: marketDataFrom(config) }), temporal: temporal.client, host: config.host, port: config.port, log });
+    const api = await startApi({ orm: db.orm, services: buildServices(db.orm, temporal.client, { taskQueue: config.taskQueue, market: marketDataFrom(config) }), temporal: temporal.client, host: config.host, port: config.port, log, rateLimitPerMinute: config.rateLimitPerMinute });
     track('api', api);
 
     const keyLine =

@@ -11,6 +11,7 @@ import type { ScheduleService } from '../schedules';
 import type { ProjectionService } from '../services/projections';
 import type { PortfolioService } from '../services/portfolios';
 import { authenticate } from './auth';
+import { rateLimit } from './rate-limit';
 import { renderDocs } from './docs';
 import { errorHandler, sendProblem } from './errors';
 import { accountRoutes } from './routes/accounts';
@@ -35,6 +36,8 @@ export interface AppDeps {
   projections: ProjectionService;
   readiness(): Promise<Readiness>;
   log: Logger;
+  /** Requests per minute per API key; unset: no limit. */
+  rateLimitPerMinute?: number;
 }
 
 /** Builds the Express app; no I/O until a request arrives. */
@@ -83,6 +86,7 @@ export function createApp(deps: AppDeps): Express {
   });
 
   app.use('/v1', authenticate(deps.apiKeys, deps.log));
+  if (deps.rateLimitPerMinute) app.use('/v1', rateLimit(deps.rateLimitPerMinute, deps.log));
   app.use(v1);
   app.use((req, res) => sendProblem(res, 404, `no route for ${req.method} ${req.path}`));
   app.use(errorHandler(deps.log));

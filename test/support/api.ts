@@ -20,11 +20,11 @@ export interface TestApi {
 }
 
 /** The real Express app over a real database and Temporal connection, on an ephemeral port. */
-export async function startTestApi(orm: MikroORM, taskQueue = 'alluse-test-unused'): Promise<TestApi> {
+export async function startTestApi(orm: MikroORM, taskQueue = 'alluse-test-unused', opts: { rateLimitPerMinute?: number } = {}): Promise<TestApi> {
   const temporal = await connectClient(process.env.ALLUSE_TEST_TEMPORAL_ADDRESS!, 'default');
   await ensureSearchAttributes(temporal, 'default', silentLogger);
   const services = buildServices(orm, temporal, { taskQueue });
-  const api = await startApi({ orm, services, temporal, host: '127.0.0.1', port: 0, log: process.env.ALLUSE_TEST_LOG ? createLogger('api', 'debug') : silentLogger });
+  const api = await startApi({ orm, services, temporal, host: '127.0.0.1', port: 0, log: process.env.ALLUSE_TEST_LOG ? createLogger('api', 'debug') : silentLogger, ...opts });
   const keys = {} as Record<Role, string>;
   for (const role of ['viewer', 'operator', 'admin'] as const) {
     keys[role] = (await services.apiKeys.create(`test ${role}`, role, 'test')).key;
