@@ -1,8 +1,12 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
+import type { PayloadCodec } from '@temporalio/common';
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createApp } from './api/app';
+import { type AesGcmCodec, codecFromSpec, newCodecKeySpec } from './infra/codec';
 import type { Config } from './config';
 import { migrate, openOrm } from './db/orm';
 import { startEmbeddedPostgres } from './infra/embedded-postgres';
@@ -44,6 +48,7 @@ export async function openDatabase(config: Config, log: Logger): Promise<{ orm: 
 export async function openTemporal(
   config: Config,
   log: Logger,
+  codec?: PayloadCodec,
 ): Promise<{ client: Client; address: string; uiUrl?: string; devServer?: Stoppable }> {
   let address = config.temporalAddress;
   let devServer: Stoppable | undefined;
@@ -56,13 +61,14 @@ export async function openTemporal(
       uiPort: config.temporalUiPort,
       namespace: config.temporalNamespace,
       log,
+      uiCodecEndpoint: codec ? `http://${config.host}:${config.port}/codec` : undefined,
     });
     address = dev.address;
     uiUrl = dev.uiUrl;
     devServer = dev;
     log.info('Temporal dev server started', { address, uiUrl });
   }
-  const client = await connectClient(address, config.temporalNamespace);
+  const client = await connectClient(address, config.temporalNamespace, codec);
   await ensureSearchAttributes(client, config.temporalNamespace, log);
   return { client, address, uiUrl, devServer };
 }
@@ -102,11 +108,13 @@ export async function startApi(opts: {
   port: number;
   log: Logger;
   rateLimitPerMinute?: number;
+  codec?: { codec: PayloadCodec; uiOrigins: string[] };
 }): Promise<{ server: Server; url: string; stop(): Promise<void> }> {
   const app = createApp({
     ...opts.services,
     log: opts.log,
     rateLimitPerMinute: opts.rateLimitPerMinute,
+    codec: opts.codec,
     readiness: async () => {
       const [postgres, temporal] = await Promise.all([postgresReady(opts.orm), temporalReady(opts.temporal)]);
       return { postgres, temporal };
@@ -127,3 +135,23 @@ export async function startApi(opts: {
       }),
   };
 }
+
+/**
+ * The payload codec: TEMPORAL_CODEC_KEYS when set; in development without it,
+ * a key generated once into `<dataDir>/codec-keys` (mode 0600), so `npm start`
+ * encrypts payloads out of the box; in production without it, none.
+ */
+export function resolveCodec(config: Config, log: Logger): AesGcmCodec | undefined {
+  if (config.codecKeys) return codecFromSpec(config.codecKeys, config.codecKeyId);
+  if (config.env === 'production') {
+    log.warn('TEMPORAL_CODEC_KEYS is not set: workflow payloads go to Temporal unencrypted');
+    return undefined;
+  }
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const file = join(config.dataDir, 'codec-keys');
+  if (!existsSync(file)) writeFileSync(file, `${newCodecKeySpec()}\n`, { mode: 0o600 });
+  return codecFromSpec(readFileSync(file, 'utf8').trim(), config.codecKeyId);
+}
+
+/** Where the Temporal Web UI runs, for the codec endpoint's CORS. */
+export const uiOrigins = (config: Config) => [`http://127.0.0.1:${config.temporalUiPort}`, `http://localhost:${config.temporalUiPort}`];

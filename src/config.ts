@@ -34,6 +34,8 @@ const envSchema = z.object({
       }
     }, 'must be an IANA time zone such as America/New_York'),
   MARKET_DATA_CSV: z.string().optional(),
+  TEMPORAL_CODEC_KEYS: z.string().optional(),
+  TEMPORAL_CODEC_KEY_ID: z.string().optional(),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(1200),
   PAPER_BROKER_LATENCY_MS: z.coerce.number().int().min(0).max(60_000).default(0),
   PAPER_BROKER_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
@@ -58,6 +60,9 @@ export interface Config {
   temporalCli?: string;
   adminApiKey?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** AES-256-GCM payload codec keys, "<id>:<base64 key>,..." (unset in production: payloads in clear). */
+  codecKeys?: string;
+  codecKeyId?: string;
   /** Requests per minute per API key (0: no limit). */
   rateLimitPerMinute: number;
   /** CSV market data (date,index_close,volatility_index) for the dynamic strategy; unset: the synthetic source. */
@@ -100,6 +105,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     logLevel: e.LOG_LEVEL,
     marketDataCsv: e.MARKET_DATA_CSV,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    codecKeys: e.TEMPORAL_CODEC_KEYS,
+    codecKeyId: e.TEMPORAL_CODEC_KEY_ID,
     scanIntervalMinutes: e.SCAN_INTERVAL_MINUTES,
     reinvestTimezone: e.REINVEST_TIMEZONE,
     workerActivityConcurrency: e.WORKER_ACTIVITY_CONCURRENCY,

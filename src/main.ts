@@ -3,7 +3,7 @@
  * PostgreSQL, the Temporal dev server with its Web UI, the worker and the API.
  * DATABASE_URL / TEMPORAL_ADDRESS switch to external services.
  */
-import { buildServices, openDatabase, openTemporal, startApi, type Stoppable } from './bootstrap';
+import { buildServices, openDatabase, openTemporal, resolveCodec, startApi, type Stoppable, uiOrigins } from './bootstrap';
 import { loadConfig } from './config';
 import { createLogger } from './infra/logger';
 import { marketDataFrom } from './market/provider';
@@ -37,16 +37,17 @@ async function main(): Promise<void> {
     const db = await openDatabase(config, log);
     track('postgres', db.embedded);
     track('orm', { stop: () => db.orm.close() });
-    const temporal = await openTemporal(config, log);
+    const codec = resolveCodec(config, log);
+    const temporal = await openTemporal(config, log, codec);
     track('temporal dev server', temporal.devServer);
     track('temporal client', { stop: () => temporal.client.connection.close() });
 
     const admin = await new ApiKeyService(db.orm).bootstrapAdmin(config.dataDir, config.adminApiKey);
     installTemporalRuntime(config.logLevel);
-    const worker = await startWorker({ config, orm: db.orm, address: temporal.address, log });
+    const worker = await startWorker({ config, orm: db.orm, address: temporal.address, log, codec });
     track('worker', worker);
     await ensureSchedules(temporal.client, config, log);
-    const api = await startApi({ orm: db.orm, services: buildServices(db.orm, temporal.client, { taskQueue: config.taskQueue, market: marketDataFrom(config) }), temporal: temporal.client, host: config.host, port: config.port, log, rateLimitPerMinute: config.rateLimitPerMinute });
+    const api = await startApi({ orm: db.orm, services: buildServices(db.orm, temporal.client, { taskQueue: config.taskQueue, market: marketDataFrom(config) }), temporal: temporal.client, host: config.host, port: config.port, log, rateLimitPerMinute: config.rateLimitPerMinute, codec: codec && { codec, uiOrigins: uiOrigins(config) } });
     track('api', api);
 
     const keyLine =
@@ -62,6 +63,7 @@ async function main(): Promise<void> {
         `  Temporal UI   ${temporal.uiUrl ?? `(external Temporal at ${temporal.address})`}`,
         `  ${keyLine}`,
         `  data          ${config.databaseUrl ? 'external PostgreSQL' : config.dataDir}`,
+        `  payloads      ${codec ? `AES-256-GCM encrypted (keys: ${config.codecKeys ? 'TEMPORAL_CODEC_KEYS' : `${config.dataDir}/codec-keys`}; UI decodes via ${api.url}/codec)` : 'not encrypted'}`,
         '  Ctrl-C stops everything.',
         '',
       ].join('\n') + '\n',

@@ -2,7 +2,8 @@
  * `npm run api`: the HTTP API alone, against DATABASE_URL and TEMPORAL_ADDRESS
  * (migrations are applied by `npm run db:migrate`, workers run elsewhere).
  */
-import { buildServices, startApi } from './bootstrap';
+import { buildServices, startApi, uiOrigins } from './bootstrap';
+import { codecFromSpec } from './infra/codec';
 import { loadConfig } from './config';
 import { openOrm } from './db/orm';
 import { createLogger } from './infra/logger';
@@ -17,11 +18,13 @@ async function main(): Promise<void> {
     throw new Error('`npm run api` runs the API alone: set DATABASE_URL and TEMPORAL_ADDRESS (or use `npm start`)');
   }
   const orm = await openOrm(config.databaseUrl, config.dbPoolMax);
-  const client = await connectClient(config.temporalAddress, config.temporalNamespace);
+  const codec = codecFromSpec(config.codecKeys, config.codecKeyId);
+  if (!codec) log.warn('TEMPORAL_CODEC_KEYS is not set: workflow payloads go to Temporal unencrypted');
+  const client = await connectClient(config.temporalAddress, config.temporalNamespace, codec);
   await ensureSearchAttributes(client, config.temporalNamespace, log);
   const admin = await new ApiKeyService(orm).bootstrapAdmin(config.dataDir, config.adminApiKey);
   if (admin.source === 'file') log.info('admin API key written', { file: admin.file });
-  const api = await startApi({ orm, services: buildServices(orm, client, { taskQueue: config.taskQueue, market: marketDataFrom(config) }), temporal: client, host: config.host, port: config.port, log, rateLimitPerMinute: config.rateLimitPerMinute });
+  const api = await startApi({ orm, services: buildServices(orm, client, { taskQueue: config.taskQueue, market: marketDataFrom(config) }), temporal: client, host: config.host, port: config.port, log, rateLimitPerMinute: config.rateLimitPerMinute, codec: codec && { codec, uiOrigins: uiOrigins(config) } });
   log.info('API listening', { url: api.url });
   const stop = async () => {
     await api.stop();

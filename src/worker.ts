@@ -15,6 +15,8 @@ import { createLogger, type Logger } from './infra/logger';
 import { LedgerService } from './ledger/ledger';
 import { connectClient, ensureSearchAttributes } from './infra/temporal';
 import { ensureSchedules } from './schedules';
+import { codecFromSpec } from './infra/codec';
+import type { PayloadCodec } from '@temporalio/common';
 import { marketDataFrom } from './market/provider';
 
 export interface WorkerHandle {
@@ -34,6 +36,8 @@ export async function startWorker(opts: {
   taskQueue?: string;
   /** Lets tests wrap the real activities (for example to fail one step on purpose). */
   wrapActivities?: (real: Activities) => Activities;
+  /** Encrypts every payload the worker sends to Temporal. */
+  codec?: PayloadCodec;
 }): Promise<WorkerHandle> {
   const connection = await NativeConnection.connect({ address: opts.address });
   const real = createActivities({
@@ -49,6 +53,7 @@ export async function startWorker(opts: {
     taskQueue: opts.taskQueue ?? opts.config.taskQueue,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
     activities,
+    dataConverter: opts.codec ? { payloadCodecs: [opts.codec] } : undefined,
     maxConcurrentActivityTaskExecutions: opts.config.workerActivityConcurrency,
     maxConcurrentWorkflowTaskExecutions: opts.config.workerWorkflowConcurrency,
   });
@@ -78,8 +83,10 @@ async function main(): Promise<void> {
   }
   installTemporalRuntime(config.logLevel);
   const orm = await openOrm(config.databaseUrl, config.dbPoolMax);
-  const handle = await startWorker({ config, orm, address: config.temporalAddress, log });
-  const client = await connectClient(config.temporalAddress, config.temporalNamespace);
+  const codec = codecFromSpec(config.codecKeys, config.codecKeyId);
+  if (!codec) log.warn('TEMPORAL_CODEC_KEYS is not set: workflow payloads go to Temporal unencrypted');
+  const handle = await startWorker({ config, orm, address: config.temporalAddress, log, codec });
+  const client = await connectClient(config.temporalAddress, config.temporalNamespace, codec);
   await ensureSearchAttributes(client, config.temporalNamespace, log);
   await ensureSchedules(client, config, log);
   await client.connection.close();

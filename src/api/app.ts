@@ -12,6 +12,8 @@ import type { ProjectionService } from '../services/projections';
 import type { PortfolioService } from '../services/portfolios';
 import { authenticate } from './auth';
 import { rateLimit } from './rate-limit';
+import { codecRoutes } from './codec';
+import type { PayloadCodec } from '@temporalio/common';
 import { renderDocs } from './docs';
 import { errorHandler, sendProblem } from './errors';
 import { accountRoutes } from './routes/accounts';
@@ -38,6 +40,8 @@ export interface AppDeps {
   log: Logger;
   /** Requests per minute per API key; unset: no limit. */
   rateLimitPerMinute?: number;
+  /** When payloads are encrypted: the codec the Temporal Web UI calls to show them. */
+  codec?: { codec: PayloadCodec; uiOrigins: string[] };
 }
 
 /** Builds the Express app; no I/O until a request arrives. */
@@ -85,6 +89,7 @@ export function createApp(deps: AppDeps): Express {
     res.type('html').send(docsHtml);
   });
 
+  if (deps.codec) codecRoutes(app, deps.codec.codec, deps.codec.uiOrigins, deps.apiKeys);
   app.use('/v1', authenticate(deps.apiKeys, deps.log));
   if (deps.rateLimitPerMinute) app.use('/v1', rateLimit(deps.rateLimitPerMinute, deps.log));
   app.use(v1);

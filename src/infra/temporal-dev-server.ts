@@ -40,6 +40,8 @@ export async function startTemporalDevServer(opts: {
   headless?: boolean;
   sqlitePragmas?: string[];
   dynamicConfig?: string[];
+  /** The remote codec the Web UI calls to show encrypted payloads. */
+  uiCodecEndpoint?: string;
 }): Promise<DevServer> {
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const cli = resolveTemporalCli(opts.cli);
@@ -55,6 +57,7 @@ export async function startTemporalDevServer(opts: {
   ];
   if (opts.headless) args.push('--headless');
   else args.push('--ui-port', String(opts.uiPort), '--ui-ip', '127.0.0.1', '--ui-disable-news-fetch');
+  if (opts.uiCodecEndpoint && !opts.headless) args.push('--ui-codec-endpoint', opts.uiCodecEndpoint);
   const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const address = `127.0.0.1:${opts.port}`;
   let exited: string | undefined;

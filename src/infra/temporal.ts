@@ -1,4 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
+import type { PayloadCodec } from '@temporalio/common';
 import { SEARCH_ATTRIBUTE_NAMES } from '../shared/operations';
 import type { Logger } from './logger';
 
@@ -7,9 +8,9 @@ export const SEARCH_ATTRIBUTES = Object.values(SEARCH_ATTRIBUTE_NAMES);
 
 const INDEXED_VALUE_TYPE_KEYWORD = 2;
 
-export async function connectClient(address: string, namespace: string): Promise<Client> {
+export async function connectClient(address: string, namespace: string, codec?: PayloadCodec): Promise<Client> {
   const connection = await Connection.connect({ address });
-  return new Client({ connection, namespace });
+  return new Client({ connection, namespace, dataConverter: codec ? { payloadCodecs: [codec] } : undefined });
 }
 
 /** Registers the engine's search attributes when missing; a no-op when they exist. */

@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
+import type { PayloadCodec } from '@temporalio/common';
 import { buildServices, startApi } from '../../src/bootstrap';
 import { createLogger, silentLogger } from '../../src/infra/logger';
 import { connectClient, ensureSearchAttributes } from '../../src/infra/temporal';
@@ -20,8 +21,12 @@ export interface TestApi {
 }
 
 /** The real Express app over a real database and Temporal connection, on an ephemeral port. */
-export async function startTestApi(orm: MikroORM, taskQueue = 'alluse-test-unused', opts: { rateLimitPerMinute?: number } = {}): Promise<TestApi> {
-  const temporal = await connectClient(process.env.ALLUSE_TEST_TEMPORAL_ADDRESS!, 'default');
+export async function startTestApi(
+  orm: MikroORM,
+  taskQueue = 'alluse-test-unused',
+  opts: { rateLimitPerMinute?: number; codec?: { codec: PayloadCodec; uiOrigins: string[] } } = {},
+): Promise<TestApi> {
+  const temporal = await connectClient(process.env.ALLUSE_TEST_TEMPORAL_ADDRESS!, 'default', opts.codec?.codec);
   await ensureSearchAttributes(temporal, 'default', silentLogger);
   const services = buildServices(orm, temporal, { taskQueue });
   const api = await startApi({ orm, services, temporal, host: '127.0.0.1', port: 0, log: process.env.ALLUSE_TEST_LOG ? createLogger('api', 'debug') : silentLogger, ...opts });

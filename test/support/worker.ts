@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { DefaultLogger, Runtime, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { PayloadCodec } from '@temporalio/common';
 import type { Activities } from '../../src/activities';
 import type { BrokerGateway } from '../../src/broker/gateway';
 import { loadConfig } from '../../src/config';
@@ -36,7 +37,7 @@ export const testTaskQueue = () => `test-${randomBytes(5).toString('hex')}`;
 export async function startTestWorker(
   orm: MikroORM,
   taskQueue: string,
-  opts: { broker?: BrokerGateway; wrapActivities?: (real: Activities) => Activities } = {},
+  opts: { broker?: BrokerGateway; wrapActivities?: (real: Activities) => Activities; codec?: PayloadCodec } = {},
 ): Promise<WorkerHandle> {
   quietRuntime();
   const config = loadConfig({ ...process.env, TEMPORAL_ADDRESS: process.env.ALLUSE_TEST_TEMPORAL_ADDRESS, DATABASE_URL: undefined, NODE_ENV: 'test' });
