@@ -1,32 +1,20 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
 import { loadConfig } from '../../src/config';
 import { silentLogger } from '../../src/infra/logger';
 import { ensureSchedules } from '../../src/schedules';
 import { SCHEDULE_IDS } from '../../src/shared/operations';
-import type { WorkerHandle } from '../../src/worker';
-import { type TestApi, startTestApi } from '../support/api';
-import { createTestDatabase } from '../support/db';
-import { protocolHelpers } from '../support/protocol';
-import { startTestWorker, testTaskQueue } from '../support/worker';
+import { type ProtocolStack, startProtocolStack } from '../support/stack';
 
-let db: { orm: MikroORM; close(): Promise<void> };
-let api: TestApi;
-let worker: WorkerHandle;
-let h: ReturnType<typeof protocolHelpers>;
+let stack: ProtocolStack;
+let db: ProtocolStack['db'];
+let api: ProtocolStack['api'];
+let h: ProtocolStack['h'];
 let queue: string;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  queue = testTaskQueue();
-  worker = await startTestWorker(db.orm, queue);
-  api = await startTestApi(db.orm, queue);
-  h = protocolHelpers(api, db.orm);
+  stack = await startProtocolStack();
+  ({ db, api, h, queue } = stack);
 });
-afterAll(async () => {
-  await worker?.stop();
-  await api?.close();
-  await db?.close();
-});
+afterAll(() => stack?.stop());
 
 const count = async (sql: string, params: unknown[]) =>
   Number((await db.orm.em.fork().execute<{ n: string }[]>(sql, params))[0]!.n);

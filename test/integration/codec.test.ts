@@ -1,32 +1,19 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
 import { codecFromSpec, newCodecKeySpec } from '../../src/infra/codec';
 import { connectClient } from '../../src/infra/temporal';
-import type { WorkerHandle } from '../../src/worker';
-import { type TestApi, startTestApi } from '../support/api';
-import { createTestDatabase } from '../support/db';
-import { protocolHelpers } from '../support/protocol';
-import { startTestWorker, testTaskQueue } from '../support/worker';
+import { type ProtocolStack, startProtocolStack } from '../support/stack';
 
 const UI = 'http://127.0.0.1:8233';
-let db: { orm: MikroORM; close(): Promise<void> };
-let api: TestApi;
-let worker: WorkerHandle;
+let stack: ProtocolStack;
+let api: ProtocolStack['api'];
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  const codec = codecFromSpec(newCodecKeySpec('test-key'))!;
-  const queue = testTaskQueue();
-  worker = await startTestWorker(db.orm, queue, { codec });
-  api = await startTestApi(db.orm, queue, { codec: { codec, uiOrigins: [UI] } });
+  stack = await startProtocolStack({ codec: codecFromSpec(newCodecKeySpec('test-key'))!, uiOrigins: [UI] });
+  api = stack.api;
 });
-afterAll(async () => {
-  await worker?.stop();
-  await api?.close();
-  await db?.close();
-});
+afterAll(() => stack?.stop());
 
 it('stores workflow payloads encrypted in Temporal, while the API and the UI codec endpoint read them', async () => {
-  const h = protocolHelpers(api, db.orm);
+  const { h } = stack;
   const p = await h.portfolio();
   await h.activity(p.rev, 'premium', '10000.00');
   const started = await api.call('POST', `/v1/accounts/${p.rev}/reinvest`, { body: { quarter: '2026Q3' } });

@@ -1,22 +1,17 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Activities } from '../../src/activities';
 import { injectBrokerFault } from '../../src/broker/paper';
-import type { WorkerHandle } from '../../src/worker';
-import { type TestApi, startTestApi } from '../support/api';
-import { createTestDatabase } from '../support/db';
-import { protocolHelpers } from '../support/protocol';
-import { startTestWorker, testTaskQueue } from '../support/worker';
+import { type ProtocolStack, startProtocolStack } from '../support/stack';
 
 /**
  * Fails each step of each workflow in turn and asserts the compensated end
  * state: ledger net zero for the operation, accounts active with their
  * balances, the event `compensated` with its reason, integrity ok.
  */
-let db: { orm: MikroORM; close(): Promise<void> };
-let api: TestApi;
-let worker: WorkerHandle;
-let h: ReturnType<typeof protocolHelpers>;
+let stack: ProtocolStack;
+let db: ProtocolStack['db'];
+let api: ProtocolStack['api'];
+let h: ProtocolStack['h'];
 /** The activity to fail, and whether it fails after doing its work (its effects must be undone) or before. */
 const fault: { step?: keyof Activities; when?: 'before' | 'after'; delayMs?: number } = {};
 
@@ -35,17 +30,10 @@ function faulty(real: Activities): Activities {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  const queue = testTaskQueue();
-  worker = await startTestWorker(db.orm, queue, { wrapActivities: faulty });
-  api = await startTestApi(db.orm, queue);
-  h = protocolHelpers(api, db.orm);
+  stack = await startProtocolStack({ wrapActivities: faulty });
+  ({ db, api, h } = stack);
 });
-afterAll(async () => {
-  await worker?.stop();
-  await api?.close();
-  await db?.close();
-});
+afterAll(() => stack?.stop());
 afterEach(() => {
   delete fault.step;
   delete fault.when;

@@ -1,27 +1,14 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
-import type { WorkerHandle } from '../../src/worker';
-import { type TestApi, startTestApi } from '../support/api';
-import { createTestDatabase } from '../support/db';
-import { protocolHelpers } from '../support/protocol';
-import { startTestWorker, testTaskQueue } from '../support/worker';
+import { type ProtocolStack, startProtocolStack } from '../support/stack';
 
-let db: { orm: MikroORM; close(): Promise<void> };
-let api: TestApi;
-let worker: WorkerHandle;
-let h: ReturnType<typeof protocolHelpers>;
+let stack: ProtocolStack;
+let api: ProtocolStack['api'];
+let h: ProtocolStack['h'];
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  const queue = testTaskQueue();
-  worker = await startTestWorker(db.orm, queue);
-  api = await startTestApi(db.orm, queue);
-  h = protocolHelpers(api, db.orm);
+  stack = await startProtocolStack();
+  ({ api, h } = stack);
 });
-afterAll(async () => {
-  await worker?.stop();
-  await api?.close();
-  await db?.close();
-});
+afterAll(() => stack?.stop());
 
 describe('fork', () => {
   it('forks a $50,001.01 surplus into Gen 25000.51 + Com 25000.50 and returns the parent to its base', async () => {
