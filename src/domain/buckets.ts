@@ -1,6 +1,6 @@
 import type Decimal from 'decimal.js';
 import { DomainError } from './errors';
-import { Dec, ZERO, cents, splitAmount } from './money';
+import { Dec, ZERO, cents, formatMoney, splitAmount } from './money';
 
 export const BUCKETS = ['cash', 'contracts', 'leaps', 'reserve'] as const;
 export type Bucket = (typeof BUCKETS)[number];
@@ -42,8 +42,8 @@ export function openingBuckets(amount: Decimal, bufferPct: string): Buckets {
 export function debitDelta(b: Buckets, amount: Decimal): BucketDelta {
   if (amount.gt(balanceOf(b))) {
     throw new DomainError('InsufficientFunds', 'debit exceeds the account balance', {
-      amount: amount.toFixed(2),
-      balance: balanceOf(b).toFixed(2),
+      amount: formatMoney(amount),
+      balance: formatMoney(balanceOf(b)),
     });
   }
   const delta: BucketDelta = {};
@@ -102,8 +102,8 @@ function withdrawalEffect(
   const available = account.buckets.cash.minus(bufferRequired(balanceOf(account.buckets), bufferPct));
   if (amount.gt(available)) {
     throw new DomainError('BufferViolation', 'withdrawal exceeds the cash above the buffer', {
-      amount: amount.toFixed(2),
-      available: Dec.max(available, 0).toFixed(2),
+      amount: formatMoney(amount),
+      available: formatMoney(Dec.max(available, 0)),
     });
   }
   // The base balance falls by the withdrawal but never below zero.

@@ -1,5 +1,5 @@
 import type Decimal from 'decimal.js';
-import { Dec, splitAmount } from './money';
+import { Dec, formatMoney, splitAmount } from './money';
 import type { PortfolioSettings } from './settings';
 
 export function surplus(balance: Decimal, baseBalance: Decimal): Decimal {
@@ -33,7 +33,7 @@ export function forkEligibility(
   if (account.status !== 'active') reasons.push(`account is ${account.status}, not active`);
   const s = surplus(account.balance, account.baseBalance);
   if (s.lt(settings.forkThreshold)) {
-    reasons.push(`surplus ${s.toFixed(2)} is below the fork threshold ${new Dec(settings.forkThreshold).toFixed(2)}`);
+    reasons.push(`surplus ${formatMoney(s)} is below the fork threshold ${formatMoney(new Dec(settings.forkThreshold))}`);
   }
   if (account.lastForkAt && ctx.now.getTime() - account.lastForkAt.getTime() < settings.forkCoolingHours * HOUR) {
     reasons.push(`last fork is within the ${settings.forkCoolingHours} h cooling period`);

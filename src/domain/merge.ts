@@ -1,7 +1,7 @@
 import type Decimal from 'decimal.js';
 import type { Eligibility } from './fork';
 import { type Buckets, balanceOf } from './buckets';
-import { Dec, sum } from './money';
+import { Dec, formatMoney, sum } from './money';
 import type { PortfolioSettings } from './settings';
 
 export interface MergeCandidate {
@@ -24,7 +24,7 @@ export function mergeEligibility(
   if (unit.kind !== 'forked') reasons.push('only a forked unit merges');
   if (unit.status !== 'active') reasons.push(`unit is ${unit.status}, not active`);
   if (unit.total.lt(settings.mergeThreshold)) {
-    reasons.push(`unit total ${unit.total.toFixed(2)} is below the merge threshold ${new Dec(settings.mergeThreshold).toFixed(2)}`);
+    reasons.push(`unit total ${formatMoney(unit.total)} is below the merge threshold ${formatMoney(new Dec(settings.mergeThreshold))}`);
   }
   if (ctx.lastMergeAt && ctx.now.getTime() - ctx.lastMergeAt.getTime() < settings.mergeCoolingHours * HOUR) {
     reasons.push(`last merge of the portfolio is within the ${settings.mergeCoolingHours} h cooling period`);

@@ -78,7 +78,7 @@ interface Acct {
   noFork?: boolean;
 }
 
-const toCents = (d: Decimal): number => safe(Number(cents(d).mul(100).toFixed(0)));
+const toCents = (d: Decimal): number => safe(cents(d).mul(100).toNumber());
 const fromCents = (c: number): Decimal => new Dec(c).div(100);
 const show = (c: number): string => formatMoney(fromCents(c));
 
@@ -100,7 +100,7 @@ interface Rate {
 function fraction(rate: Decimal): Rate {
   const dp = rate.decimalPlaces();
   const scale = 10 ** dp;
-  const n = Number(rate.mul(scale).toFixed(0));
+  const n = rate.mul(scale).toNumber();
   return { n, scale, bn: BigInt(n), bscale: BigInt(scale), fastUpTo: Math.floor((Number.MAX_SAFE_INTEGER - scale) / (2 * Math.max(n, 1))) };
 }
 

@@ -1,6 +1,6 @@
 import type Decimal from 'decimal.js';
 import { type Buckets, balanceOf, bufferRequired } from './buckets';
-import { Dec, ZERO, cents, splitAmount } from './money';
+import { Dec, ZERO, cents, formatMoney, splitAmount } from './money';
 import type { PortfolioSettings, StrategyName } from './settings';
 
 export type FixedStrategy = Exclude<StrategyName, 'dynamic'>;
@@ -62,7 +62,7 @@ export function reinvestmentPlan(buckets: Buckets, settings: PortfolioSettings, 
       leaps: ZERO,
       strategy,
       skipped: true,
-      reason: `reinvestable cash ${reinvestable.toFixed(2)} is below the minimum ${new Dec(settings.minReinvestment).toFixed(2)}`,
+      reason: `reinvestable cash ${formatMoney(reinvestable)} is below the minimum ${formatMoney(new Dec(settings.minReinvestment))}`,
     };
   }
   const [reserve, invested] = splitAmount(reinvestable, new Dec(settings.taxReservePct));

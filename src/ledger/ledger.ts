@@ -114,7 +114,7 @@ export class LedgerService {
     const deltas = validatePlan(plan, accounts);
 
     const entryId = uuidv7();
-    const baseChanges = (plan.baseBalanceChanges ?? []).map((c) => ({ accountId: c.accountId, delta: c.delta.toFixed(2) }));
+    const baseChanges = (plan.baseBalanceChanges ?? []).map((c) => ({ accountId: c.accountId, delta: formatMoney(c.delta) }));
     const claimed = await em.execute<{ id: string }[]>(
       `insert into journal_entries (id, portfolio_id, idempotency_key, kind, actor, operation_id, occurred_at, reference, note,
          reverses_entry_id, base_changes)
@@ -136,7 +136,7 @@ export class LedgerService {
       }
       const base = account.baseBalance.plus(delta.base);
       if (base.lt(0)) throw new DomainError('InvariantViolation', 'base balance would go negative', { accountId });
-      updates.push([accountId, ...BUCKETS.map((b) => after[b].toFixed(2)), base.toFixed(2)]);
+      updates.push([accountId, ...BUCKETS.map((b) => formatMoney(after[b])), formatMoney(base)]);
     }
     if (updates.length) {
       // One statement for every account of the entry (the rows are locked above).
@@ -152,7 +152,7 @@ export class LedgerService {
     const values = plan.legs.map(() => '(?, ?, ?, ?)').join(', ');
     await em.execute(
       `insert into postings (entry_id, account_id, bucket, amount) values ${values}`,
-      plan.legs.flatMap((l) => [entryId, l.accountId, l.bucket, l.amount.toFixed(2)]),
+      plan.legs.flatMap((l) => [entryId, l.accountId, l.bucket, formatMoney(l.amount)]),
     );
     await appendAudit(em, {
       actor: req.actor,
@@ -263,7 +263,7 @@ function validatePlan(plan: EntryPlan, accounts: ReadonlyMap<string, LockedAccou
     d.base = d.base.plus(change.delta);
   }
   const total = sum(plan.legs.map((l) => l.amount));
-  if (!total.isZero()) throw new DomainError('InvariantViolation', `entry is unbalanced by ${total.toFixed(2)}`);
+  if (!total.isZero()) throw new DomainError('InvariantViolation', `entry is unbalanced by ${formatMoney(total)}`);
   return deltas;
 }
 

@@ -19,6 +19,8 @@ const SERIES = [
   { key: 'forked', label: 'forked units', color: '#9c36b5' },
 ] as const;
 
+/** Pixel coordinates (display only). */
+const px = (n: number) => n.toFixed(1);
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
 function displayAmount(v: number): string {
@@ -50,11 +52,11 @@ export function renderChart(points: ChartPoint[], title: string): string {
   const yu = (v: number) => m.t + ih - (v / maxUnits) * ih;
 
   const areas = SERIES.map((s, k) => {
-    const top = stacks.map((st, i) => `${x(i).toFixed(1)},${y(st[k]![1]).toFixed(1)}`);
-    const bottom = stacks.map((st, i) => `${x(i).toFixed(1)},${y(st[k]![0]).toFixed(1)}`).reverse();
+    const top = stacks.map((st, i) => `${px(x(i))},${px(y(st[k]![1]))}`);
+    const bottom = stacks.map((st, i) => `${px(x(i))},${px(y(st[k]![0]))}`).reverse();
     return `<polygon points="${[...top, ...bottom].join(' ')}" fill="${s.color}" fill-opacity="0.75"/>`;
   });
-  const units = `<polyline points="${points.map((p, i) => `${x(i).toFixed(1)},${yu(p.activeForkedUnits).toFixed(1)}`).join(' ')}" fill="none" stroke="#111" stroke-width="2" stroke-dasharray="6 3"/>`;
+  const units = `<polyline points="${points.map((p, i) => `${px(x(i))},${px(yu(p.activeForkedUnits))}`).join(' ')}" fill="none" stroke="#111" stroke-width="2" stroke-dasharray="6 3"/>`;
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => {
     const v = maxTotal * f;
     return `<line x1="${m.l}" x2="${m.l + iw}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/><text x="${m.l - 8}" y="${y(v) + 4}" text-anchor="end">${displayAmount(v)}</text>`
