@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { v7 as uuidv7 } from 'uuid';
 import { appendAudit } from '../audit/audit';
+import { ApiKey } from '../db/entities';
 import { DomainError } from '../domain/errors';
 
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
@@ -49,10 +50,8 @@ export class ApiKeyService {
   }
 
   async authenticate(key: string): Promise<Principal | null> {
-    const [row] = await this.orm.em.fork().execute<{ id: string; name: string; role: Role }[]>(
-      'select id, name, role from api_keys where key_hash = ? and revoked_at is null', [hashKey(key)],
-    );
-    return row ? { keyId: row.id, name: row.name, role: row.role, actor: `api-key:${row.id}` } : null;
+    const row = await this.orm.em.fork().findOne(ApiKey, { keyHash: hashKey(key), revokedAt: null });
+    return row ? { keyId: row.id, name: row.name, role: row.role as Role, actor: `api-key:${row.id}` } : null;
   }
 
   /**
@@ -67,8 +66,8 @@ export class ApiKeyService {
       return { source: 'env' };
     }
     const file = join(dataDir, 'admin-api-key');
-    const [admin] = await this.orm.em.fork().execute(`select 1 from api_keys where role = 'admin' and revoked_at is null limit 1`);
-    if (admin) return { source: 'existing', file: existsSync(file) ? file : undefined };
+    const admins = await this.orm.em.fork().count(ApiKey, { role: 'admin', revokedAt: null });
+    if (admins > 0) return { source: 'existing', file: existsSync(file) ? file : undefined };
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const { key } = await this.create('admin (bootstrap)', 'admin', 'system:bootstrap');
     writeFileSync(file, `${key}\n`, { mode: 0o600 });
@@ -77,4 +76,3 @@ export class ApiKeyService {
   }
 }
 
-export const readKeyFile = (file: string) => readFileSync(file, 'utf8').trim();

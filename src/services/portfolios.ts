@@ -10,6 +10,7 @@ import {
   type PortfolioSettings, type SettingsOverrides, type TemplateName, defaultSettings, resolveSettings,
 } from '../domain/settings';
 import type { LedgerService, Leg } from '../ledger/ledger';
+import { Portfolio } from '../db/entities';
 import { ACCOUNT_COLUMNS, type AccountRecord, type AccountView, accountView } from './views';
 import { pgIso } from '../db/sql';
 
@@ -121,8 +122,12 @@ export class PortfolioService {
   }
 
   async list(): Promise<PortfolioSummary[]> {
-    const rows = await this.orm.em.fork().execute<PortfolioRecord[]>('select * from portfolios order by created_at, id');
-    return rows.map(summary);
+    const rows = await this.orm.em.fork().find(Portfolio, {}, { orderBy: { createdAt: 'asc', id: 'asc' } });
+    return rows.map((p) => ({
+      id: p.id, name: p.name, owner: p.owner, baseCurrency: p.baseCurrency, template: p.template,
+      initialCapital: formatMoney(fromDb(p.initialCapital)), settings: p.settings, createdAt: p.createdAt.toISOString(),
+      updatedAt: p.updatedAt.toISOString(), version: p.version,
+    }));
   }
 
   async settingsOf(em: EntityManager, id: string): Promise<PortfolioSettings> {
