@@ -81,24 +81,4 @@ export const ApiKey = defineEntity({
 });
 export type ApiKeyRow = InferEntity<typeof ApiKey>;
 
-export const AuditRecord = defineEntity({
-  name: 'AuditRecord',
-  tableName: 'audit_log',
-  properties: {
-    id: p.bigint('string').primary(),
-    chain: p.string().length(64),
-    seq: p.bigint('string'),
-    at: p.datetime(),
-    actor: p.string().length(200),
-    action: p.string().length(100),
-    targetType: p.string().length(50).nullable(),
-    targetId: p.string().length(300).nullable(),
-    portfolioId: p.uuid().nullable(),
-    details: p.json<Record<string, unknown>>(),
-    prevHash: p.string().length(64),
-    hash: p.string().length(64),
-  },
-});
-export type AuditRow = InferEntity<typeof AuditRecord>;
-
-export const ENTITIES = [Portfolio, Unit, Account, ApiKey, AuditRecord];
+export const ENTITIES = [Portfolio, Unit, Account, ApiKey];
