@@ -8,6 +8,21 @@ import type { ActivityDeps } from './common';
 
 export const SCAN_BATCH = 500;
 
+/** The optional portfolio restriction and the keyset cursor (`id > afterId`) of a batched account scan. */
+function batchFilter(alias: string, input: { portfolioId?: string; afterId?: string }): { filter: string; params: unknown[] } {
+  const clauses: string[] = [];
+  const params: unknown[] = [];
+  if (input.portfolioId) {
+    clauses.push(`${alias}.portfolio_id = ?`);
+    params.push(input.portfolioId);
+  }
+  if (input.afterId) {
+    clauses.push(`${alias}.id > ?`);
+    params.push(input.afterId);
+  }
+  return { filter: clauses.map((c) => ` and ${c}`).join(''), params };
+}
+
 /**
  * The threshold scans. Candidates are found by indexed SQL in batches (the
  * partial indexes on active Gen-Accs and active forked units), never by
@@ -22,16 +37,7 @@ export function createScanActivities({ orm }: ActivityDeps) {
   }> {
     const limit = input.limit ?? SCAN_BATCH;
     const em = orm.em.fork();
-    const params: unknown[] = [];
-    let filter = '';
-    if (input.portfolioId) {
-      filter += ' and a.portfolio_id = ?';
-      params.push(input.portfolioId);
-    }
-    if (input.afterId) {
-      filter += ' and a.id > ?';
-      params.push(input.afterId);
-    }
+    const { filter, params } = batchFilter('a', input);
     const rows = await em.execute<{ id: string; portfolio_id: string; unit_id: string }[]>(
       `select a.id, a.portfolio_id, a.unit_id
          from accounts a join portfolios p on p.id = a.portfolio_id
@@ -120,18 +126,9 @@ export function createScanActivities({ orm }: ActivityDeps) {
     nextAfterId: string | null;
   }> {
     const limit = input.limit ?? SCAN_BATCH;
-    const params: unknown[] = [];
-    let filter = '';
-    if (input.portfolioId) {
-      filter += ' and portfolio_id = ?';
-      params.push(input.portfolioId);
-    }
-    if (input.afterId) {
-      filter += ' and id > ?';
-      params.push(input.afterId);
-    }
+    const { filter, params } = batchFilter('a', input);
     const rows = await orm.em.fork().execute<{ id: string; portfolio_id: string; unit_id: string }[]>(
-      `select id, portfolio_id, unit_id from accounts where type in ('rev','com') and status = 'active' ${filter} order by id limit ?`,
+      `select a.id, a.portfolio_id, a.unit_id from accounts a where a.type in ('rev','com') and a.status = 'active' ${filter} order by a.id limit ?`,
       [...params, limit],
     );
     return {
