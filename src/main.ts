@@ -4,50 +4,68 @@
  * DATABASE_URL / TEMPORAL_ADDRESS switch to external services.
  */
 import { buildServices, openDatabase, openTemporal, resolveCodec, startApi, type Stoppable, uiOrigins } from './bootstrap';
-import { loadConfig } from './config';
+import { type Config, loadConfig } from './config';
+import { leaveShutdownSignalsToCaller } from './infra/embedded-postgres';
+import type { EngineLock } from './infra/engine-lock';
 import { createLogger } from './infra/logger';
+import { explainPortInUse, preflight } from './infra/preflight';
+import { describeError, isPortInUse, StartupError } from './infra/startup-errors';
 import { marketDataFrom } from './market/provider';
 import { ApiKeyService } from './services/api-keys';
 import { installTemporalRuntime, startWorker } from './worker';
 import { ensureSchedules } from './schedules';
 
 async function main(): Promise<void> {
-  const config = loadConfig();
+  let config: Readonly<Config>;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    reportStartFailure(undefined, err);
+    process.exit(1);
+  }
   const log = createLogger('main', config.logLevel);
   const stack: { name: string; stop(): Promise<void> }[] = [];
+  let lock: EngineLock | undefined;
   let stopping = false;
   const shutdown = async (signal: string, exitCode = 0) => {
     if (stopping) return;
     stopping = true;
-    log.info('shutting down', { signal });
+    if (stack.length) log.info('shutting down', { signal });
     for (const part of stack.reverse()) {
       try {
         await part.stop();
       } catch (err) {
-        log.error('stop failed', { part: part.name, error: String(err) });
+        log.error('stop failed', { part: part.name, error: describeError(err) });
       }
     }
+    lock?.release();
+    if (stack.length && exitCode === 0) log.info('stopped');
     process.exit(exitCode);
   };
-  process.once('SIGINT', () => void shutdown('SIGINT'));
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  // This process stops the embedded PostgreSQL itself, last, after the API and worker.
+  leaveShutdownSignalsToCaller();
+  // `on`, not `once`: a Ctrl-C often arrives twice (from the terminal and relayed by npm/tsx), and a repeat
+  // with no listener left would kill the process mid-shutdown with its servers still running.
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
   const track = (name: string, s?: Stoppable) => s && stack.push({ name, stop: () => s.stop() });
 
   try {
-    const db = await openDatabase(config, log);
+    lock = await preflight(config);
+    const db = await step(databaseStep(config), () => openDatabase(config, log));
     track('postgres', db.embedded);
     track('orm', { stop: () => db.orm.close() });
     const codec = resolveCodec(config, log);
-    const temporal = await openTemporal(config, log, codec);
+    const temporal = await step(temporalStep(config), () => openTemporal(config, log, codec));
     track('temporal dev server', temporal.devServer);
     track('temporal client', { stop: () => temporal.client.connection.close() });
 
-    const admin = await new ApiKeyService(db.orm).bootstrapAdmin(config.dataDir, config.adminApiKey);
+    const admin = await step('creating the admin API key', () => new ApiKeyService(db.orm).bootstrapAdmin(config.dataDir, config.adminApiKey));
     installTemporalRuntime(config.logLevel);
-    const worker = await startWorker({ config, orm: db.orm, address: temporal.address, log, codec });
+    const worker = await step('starting the worker', () => startWorker({ config, orm: db.orm, address: temporal.address, log, codec }));
     track('worker', worker);
-    await ensureSchedules(temporal.client, config, log);
-    const api = await startApi({ orm: db.orm, services: buildServices(db.orm, temporal.client, { taskQueue: config.taskQueue, market: marketDataFrom(config) }), temporal: temporal.client, host: config.host, port: config.port, log, rateLimitPerMinute: config.rateLimitPerMinute, codec: codec && { codec, uiOrigins: uiOrigins(config) } });
+    await step('creating the schedules', () => ensureSchedules(temporal.client, config, log));
+    const api = await step('starting the API', () => startApi({ orm: db.orm, services: buildServices(db.orm, temporal.client, { taskQueue: config.taskQueue, market: marketDataFrom(config) }), temporal: temporal.client, host: config.host, port: config.port, log, rateLimitPerMinute: config.rateLimitPerMinute, codec: codec && { codec, uiOrigins: uiOrigins(config) } }));
     track('api', api);
 
     const keyLine =
@@ -69,9 +87,54 @@ async function main(): Promise<void> {
       ].join('\n') + '\n',
     );
   } catch (err) {
-    log.error('start failed', { error: String((err as Error)?.stack ?? err) });
+    reportStartFailure(config, err);
     await shutdown('start-failure', 1);
   }
+}
+
+/**
+ * Runs one start step and says which one failed: a bare "connect
+ * ECONNREFUSED" or "Failed to connect before the deadline" does not say
+ * whether PostgreSQL or Temporal is missing. Errors that already say what is
+ * in the way (StartupError, a port in use) pass through unchanged.
+ */
+async function step<T>(what: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof StartupError || isPortInUse(err)) throw err;
+    throw new Error(what, { cause: err });
+  }
+}
+
+function databaseStep(config: Config): string {
+  if (!config.databaseUrl) return 'opening the embedded PostgreSQL';
+  const url = new URL(config.databaseUrl); // only host and port shown: the URL may hold a password
+  return `opening PostgreSQL at ${url.host} (DATABASE_URL)`;
+}
+
+function temporalStep(config: Config): string {
+  return config.temporalAddress ? `connecting to Temporal at ${config.temporalAddress} (TEMPORAL_ADDRESS)` : 'starting the Temporal dev server';
+}
+
+/**
+ * One line on stderr saying what went wrong; for a conflict the operator can
+ * fix (StartupError) that line is all. The stack of an unexpected error is
+ * shown at LOG_LEVEL=debug.
+ */
+function reportStartFailure(config: Config | undefined, err: unknown): void {
+  const line = (config && explainPortInUse(config, err)) ?? describeError(err);
+  process.stderr.write(`start failed: ${line}\n`);
+  const root = rootCause(err);
+  if (config?.logLevel === 'debug' && !(err instanceof StartupError) && root instanceof Error && root.stack) {
+    process.stderr.write(`${root.stack}\n`);
+  }
+}
+
+function rootCause(err: unknown): unknown {
+  let e = err;
+  while (e instanceof Error && e.cause !== undefined) e = e.cause;
+  return e;
 }
 
 void main();

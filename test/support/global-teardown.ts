@@ -5,7 +5,9 @@ export default async function globalTeardown(): Promise<void> {
     | { pg: { stop(): Promise<void> }; temporal: { stop(): Promise<void> } }
     | undefined;
   if (!stack) return;
-  await stack.temporal.stop();
-  await stack.pg.stop();
+  // Both stopped even if one fails, so a run never leaves a server behind.
+  const results = await Promise.allSettled([stack.temporal.stop(), stack.pg.stop()]);
   if (process.env.ALLUSE_TEST_DIR) rmSync(process.env.ALLUSE_TEST_DIR, { recursive: true, force: true });
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }

@@ -1,7 +1,5 @@
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import { PaperBroker } from '../../src/broker/paper';
@@ -12,18 +10,17 @@ import { SEARCH_ATTRIBUTES } from '../../src/infra/temporal';
 import { AccountService } from '../../src/services/accounts';
 import { PortfolioService } from '../../src/services/portfolios';
 import { createTestDatabase } from '../support/db';
+import { startTimeSkippingEnvironment } from '../support/time-skipping';
 import { testTaskQueue } from '../support/worker';
 
 jest.setTimeout(120_000);
-
-const testServer = process.env.TEMPORAL_TEST_SERVER ?? resolve(__dirname, '../../.tools/venv/bin/temporal-test-server');
 
 let env: TestWorkflowEnvironment;
 let db: { orm: MikroORM; close(): Promise<void> };
 
 beforeAll(async () => {
-  if (!existsSync(testServer)) throw new Error(`time-skipping test server not found at ${testServer}: run npm install`);
-  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: testServer } } });
+  // Not TestWorkflowEnvironment.createTimeSkipping(): its fixed 5 s start-up wait fails on a busy machine.
+  env = await startTimeSkippingEnvironment();
   // As on a real server, the engine's search attributes must exist before a scan tags the runs it starts
   // (the test server implements adding them but not listing them).
   await env.connection.operatorService.addSearchAttributes({
