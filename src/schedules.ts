@@ -2,7 +2,7 @@ import { type Client, ScheduleAlreadyRunning, ScheduleNotFoundError, type Schedu
 import type { Config } from './config';
 import { DomainError } from './domain/errors';
 import type { Logger } from './infra/logger';
-import { SCHEDULE_IDS } from './shared/operations';
+import { type QuarterlyInput, SCHEDULE_IDS } from './shared/operations';
 import { operationAttributes } from './shared/search-attributes';
 
 /** The Temporal Schedules the engine owns: the threshold scan and the quarterly reinvestment. */
@@ -32,7 +32,8 @@ export function engineSchedules(config: Config): ScheduleOptions[] {
         workflowType: 'quarterlyReinvestment',
         workflowId: 'quarterly-reinvestment',
         taskQueue: config.taskQueue,
-        args: [{ actor }],
+        // The quarter that closed is computed on the same calendar the schedule fires on.
+        args: [{ actor, timeZone: config.reinvestTimezone } satisfies QuarterlyInput],
       },
       policies: { overlap: 'SKIP', catchupWindow: '7 days' },
       state: { note: 'ALL-USE quarterly reinvestment of Rev-Acc and Com-Acc cash' },

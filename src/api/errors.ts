@@ -41,6 +41,7 @@ const STATUS_OF: Record<DomainErrorType, number> = {
   Compensated: 409,
   BrokerRejected: 422,
   InvariantViolation: 500,
+  OutOfRange: 422,
 };
 
 export function sendProblem(

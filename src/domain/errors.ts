@@ -3,19 +3,23 @@
  * non-retryable ApplicationFailures carrying `type`; the API maps `type` to an
  * HTTP status in exactly one error handler.
  */
-export type DomainErrorType =
-  | 'ValidationError'
-  | 'NotFound'
-  | 'AccountNotFound'
-  | 'InsufficientFunds'
-  | 'WithdrawalNotAllowed'
-  | 'BufferViolation'
-  | 'NotEligible'
-  | 'Conflict'
-  | 'IdempotencyConflict'
-  | 'Compensated'
-  | 'BrokerRejected'
-  | 'InvariantViolation';
+export const DOMAIN_ERROR_TYPES = [
+  'ValidationError',
+  'NotFound',
+  'AccountNotFound',
+  'InsufficientFunds',
+  'WithdrawalNotAllowed',
+  'BufferViolation',
+  'NotEligible',
+  'Conflict',
+  'IdempotencyConflict',
+  'Compensated',
+  'BrokerRejected',
+  'InvariantViolation',
+  /** Input the engine cannot compute exactly (outside its documented limits). */
+  'OutOfRange',
+] as const;
+export type DomainErrorType = (typeof DOMAIN_ERROR_TYPES)[number];
 
 export class DomainError extends Error {
   constructor(

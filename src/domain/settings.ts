@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isTimeZone } from '../shared/calendar';
 import { Dec, isMoneyString } from './money';
 
 export const TEMPLATES = {
@@ -26,7 +27,12 @@ export const thresholdSchema = z
 
 const hours = z.number().int().min(0).max(24 * 365);
 
-/** Every operator-tunable rule of DOMAIN.md; defaults are the documented ones. */
+export const timeZoneSchema = z
+  .string()
+  .max(64)
+  .refine(isTimeZone, { message: 'must be an IANA time zone such as "America/New_York" or "UTC"' });
+
+/** Every operator-tunable rule of docs/domain.md; defaults are the documented ones. */
 export const settingsShape = {
   bufferPct: pctSchema,
   forkThreshold: thresholdSchema,
@@ -43,6 +49,8 @@ export const settingsShape = {
   reinvestmentStrategy: z.enum(STRATEGY_NAMES),
   /** Weekly target returns on balance less buffer (projections and the demo market only). */
   weeklyReturns: z.object({ gen: pctSchema, rev: pctSchema, com: pctSchema }).strict(),
+  /** The portfolio's calendar: "today" for the forks-per-day limit. */
+  timezone: timeZoneSchema,
 };
 
 export const settingsSchema = z.object(settingsShape).strict();
@@ -66,6 +74,7 @@ export function defaultSettings(template: TemplateName = 'moderate'): PortfolioS
     minReinvestment: '1000.00',
     reinvestmentStrategy: 'standard',
     weeklyReturns: { gen: '0.015', rev: '0.01', com: '0.005' },
+    timezone: 'UTC',
   };
 }
 

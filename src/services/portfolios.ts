@@ -7,7 +7,7 @@ import { DomainError } from '../domain/errors';
 import { ZERO, formatMoney, fromDb, sum } from '../domain/money';
 import { openingSplit } from '../domain/opening';
 import {
-  type PortfolioSettings, type SettingsOverrides, type TemplateName, defaultSettings, resolveSettings,
+  type PortfolioSettings, type SettingsOverrides, type TemplateName, defaultSettings, resolveSettings, withDefaults,
 } from '../domain/settings';
 import type { LedgerService, Leg } from '../ledger/ledger';
 import { Portfolio } from '../db/entities';
@@ -62,7 +62,7 @@ const summary = (r: PortfolioRecord): PortfolioSummary => ({
   baseCurrency: r.base_currency,
   template: r.template,
   initialCapital: formatMoney(fromDb(r.initial_capital)),
-  settings: r.settings,
+  settings: withDefaults(r.settings),
   createdAt: pgIso(r.created_at),
   updatedAt: pgIso(r.updated_at),
   version: r.version,
@@ -125,7 +125,7 @@ export class PortfolioService {
     const rows = await this.orm.em.fork().find(Portfolio, {}, { orderBy: { createdAt: 'asc', id: 'asc' } });
     return rows.map((p) => ({
       id: p.id, name: p.name, owner: p.owner, baseCurrency: p.baseCurrency, template: p.template,
-      initialCapital: formatMoney(fromDb(p.initialCapital)), settings: p.settings, createdAt: p.createdAt.toISOString(),
+      initialCapital: formatMoney(fromDb(p.initialCapital)), settings: withDefaults(p.settings), createdAt: p.createdAt.toISOString(),
       updatedAt: p.updatedAt.toISOString(), version: p.version,
     }));
   }
@@ -133,7 +133,7 @@ export class PortfolioService {
   async settingsOf(em: EntityManager, id: string): Promise<PortfolioSettings> {
     const [row] = await em.execute<{ settings: PortfolioSettings }[]>('select settings from portfolios where id = ?', [id]);
     if (!row) throw new DomainError('NotFound', 'portfolio not found');
-    return row.settings;
+    return withDefaults(row.settings);
   }
 
   async get(id: string): Promise<PortfolioDetail | null> {
@@ -176,7 +176,7 @@ export class PortfolioService {
     await this.orm.em.fork().transactional(async (em) => {
       const [row] = await em.execute<{ settings: PortfolioSettings }[]>('select settings from portfolios where id = ? for update', [id]);
       if (!row) throw new DomainError('NotFound', 'portfolio not found');
-      const next = resolveSettings(row.settings, overrides);
+      const next = resolveSettings(withDefaults(row.settings), overrides);
       await em.execute(
         'update portfolios set settings = ?::jsonb, version = version + 1, updated_at = now() where id = ?',
         [JSON.stringify(next), id],

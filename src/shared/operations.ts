@@ -22,6 +22,12 @@ export interface ForkInput {
   reason?: string;
 }
 
+/** One run of a workflow: what an undo registered before the first step knows. */
+export interface RunRef {
+  workflowId: string;
+  runId: string;
+}
+
 export interface ForkContext {
   workflowId: string;
   eventId: string;
@@ -61,8 +67,15 @@ export interface MergeContext {
   targetAccountId: string;
   attempt: number;
   actor: string;
-  sources: { accountId: string; amount: string; closePositions: string }[];
+  /** `reserve` is absent in contexts recorded before reserves moved as reserves. */
+  sources: { accountId: string; amount: string; closePositions: string; reserve?: string }[];
   total: string;
+}
+
+/** Where a merge's money landed: decided under the locks of the move itself. */
+export interface MergeTargetRef {
+  targetUnitId: string;
+  targetAccountId: string;
 }
 
 export interface ReinvestInput {
@@ -86,6 +99,16 @@ export interface ReinvestContext {
   reason?: string;
   strategy: string;
   regime?: string;
+  reinvestable: string;
+  reserve: string;
+  contracts: string;
+  leaps: string;
+}
+
+/** What a reinvestment's allocation moved (computed under the account's lock), or why it moved nothing. */
+export interface ReinvestAllocation {
+  skipped: boolean;
+  reason?: string;
   reinvestable: string;
   reserve: string;
   contracts: string;
@@ -142,6 +165,8 @@ export interface MergeCandidateRef {
 
 export interface QuarterlyInput {
   quarter?: string;
+  /** The IANA zone whose calendar decides which quarter has closed (the schedule's zone). */
+  timeZone?: string;
   portfolioId?: string;
   actor: string;
   afterId?: string;

@@ -11,13 +11,15 @@ const acts = proxyActivities<Activities>({
 });
 
 /**
- * DOMAIN.md section 5: after a quarter closes, starts `reinvest-<account>-<quarter>`
+ * docs/domain.md section 5: after a quarter closes, starts `reinvest-<account>-<quarter>`
  * for every active Rev-Acc and Com-Acc (a second run for the same quarter
  * starts nothing new) and waits for each batch to finish. The quarter is the
- * last one closed at the run's start.
+ * last one closed at the run's start on the calendar of `timeZone` (the
+ * schedule's own zone: at 01:00 on 1 July in Berlin, Q2 has closed although
+ * it is still 30 June in UTC). Runs without a zone (older schedules) use UTC.
  */
 export async function quarterlyReinvestment(input: QuarterlyInput): Promise<{ quarter: string; started: number; skipped: number }> {
-  const carry = input.carry ?? { quarter: input.quarter ?? lastClosedQuarter(new Date()), started: 0, skipped: 0 };
+  const carry = input.carry ?? { quarter: input.quarter ?? lastClosedQuarter(new Date(), input.timeZone ?? 'UTC'), started: 0, skipped: 0 };
   let afterId = input.afterId;
   for (;;) {
     const batch = await acts.scanReinvestCandidates({ portfolioId: input.portfolioId, afterId });
