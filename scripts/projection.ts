@@ -1,12 +1,13 @@
 /**
- * `npm run projection -- [--capital 300000.00] [--years 10] [--template moderate] [--market-mix] [--seed 1] [--out projection.svg]`
+ * `npm run projection -- [--capital 300000.00] [--years 10] [--template moderate] [--market-mix] [--seed 1]
+ *   [--settings '{"minAccountAgeDays":60}'] [--out projection.svg]`
  * Projects a new portfolio with the live rules and writes an SVG chart (and a CSV beside it).
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { money } from '../src/domain/money';
-import { freshStart, project, projectionCsv } from '../src/domain/projection';
-import { TEMPLATE_NAMES, type TemplateName } from '../src/domain/settings';
+import { ProjectionRangeError, freshStart, project, projectionCsv } from '../src/domain/projection';
+import { TEMPLATE_NAMES, type TemplateName, settingsOverridesSchema } from '../src/domain/settings';
 import { renderChart } from '../src/report/svg';
 
 const { values } = parseArgs({
@@ -16,6 +17,8 @@ const { values } = parseArgs({
     template: { type: 'string', default: 'moderate' },
     'market-mix': { type: 'boolean', default: false },
     seed: { type: 'string', default: '1' },
+    /** Setting overrides as JSON, e.g. '{"forkCoolingHours":720}'. */
+    settings: { type: 'string', default: '{}' },
     out: { type: 'string', default: 'projection.svg' },
   },
 });
@@ -23,10 +26,20 @@ if (!TEMPLATE_NAMES.includes(values.template as TemplateName)) throw new Error(`
 const years = Number(values.years);
 if (!Number.isInteger(years) || years < 1 || years > 30) throw new Error('--years must be 1..30');
 
+const settings = settingsOverridesSchema.parse(JSON.parse(values.settings));
+
 const started = process.hrtime.bigint();
-const r = project(freshStart({ initialCapital: money(values.capital), template: values.template as TemplateName }), {
-  years, marketMix: values['market-mix'], seed: Number(values.seed),
-});
+let r;
+try {
+  r = project(freshStart({ initialCapital: money(values.capital), template: values.template as TemplateName, settings }), {
+    years, marketMix: values['market-mix'], seed: Number(values.seed),
+  });
+} catch (err) {
+  // Input past the exact range: say why and stop, as the API's 422 does.
+  if (!(err instanceof ProjectionRangeError)) throw err;
+  console.error(`cannot project: ${err.message}; lower --capital or --years`);
+  process.exit(1);
+}
 const ms = Number(process.hrtime.bigint() - started) / 1e6;
 writeFileSync(values.out, renderChart(r.weeks, `ALL-USE projection: $${values.capital} ${values.template}, ${years} years`));
 const csvPath = values.out.replace(/\.svg$/, '') + '.csv';

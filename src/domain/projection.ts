@@ -1,13 +1,56 @@
 import type Decimal from 'decimal.js';
-import { forkPlan } from './fork';
+import { DomainError } from './errors';
+import { type ForkCandidate, forkEligibility, forkPlan } from './fork';
 import { rankMergeCandidates } from './merge';
 import { Dec, cents, formatMoney } from './money';
 import { openingSplit } from './opening';
 import { type PortfolioSettings, type TemplateName, defaultSettings, resolveSettings, type SettingsOverrides } from './settings';
 
 export const WEEKS_PER_YEAR = 52;
+const DAYS_PER_WEEK = 7;
+const DAY_MS = 86_400_000;
 
-/** DOMAIN.md section 2: the market-year mix for projections. */
+/**
+ * Where a new portfolio's simulated calendar starts. Any fixed instant does
+ * (the rules only compare durations); a fixed one keeps projections repeatable.
+ */
+export const SIMULATED_EPOCH = new Date(Date.UTC(2000, 0, 3));
+
+/**
+ * Limits: balances are exact integer cents in JavaScript numbers, so every
+ * amount of a projection (each account, each total) must stay at or below
+ * 2^53 - 1 cents. Past it the projection stops with ProjectionRangeError
+ * rather than lose a cent.
+ */
+export const MAX_EXACT_CENTS = Number.MAX_SAFE_INTEGER;
+export const MAX_EXACT_AMOUNT = '90071992547409.91';
+/** MAX_EXACT_AMOUNT as people read it in messages: "$90,071,992,547,409.91". */
+export const MAX_EXACT_AMOUNT_TEXT = `$${MAX_EXACT_AMOUNT.replace(/\B(?=(\d{3})+\.)/g, ',')}`;
+
+/**
+ * The projection cannot be computed exactly: an amount would pass
+ * MAX_EXACT_AMOUNT. `week` is where: 0 when an amount at the start already
+ * does, else the week (1-based) in which the growth would. It is a property of
+ * the input, never an internal failure, hence an `OutOfRange` DomainError (a
+ * 422 even where no caller names the input to lower).
+ */
+export class ProjectionRangeError extends DomainError {
+  readonly year: number;
+
+  constructor(readonly week: number) {
+    const year = Math.ceil(week / WEEKS_PER_YEAR);
+    super(
+      'OutOfRange',
+      week === 0
+        ? `an amount at the start is above ${MAX_EXACT_AMOUNT_TEXT}, the largest amount a projection computes exactly`
+        : `the projection would exceed ${MAX_EXACT_AMOUNT_TEXT}, the largest amount it computes exactly, in year ${year} (week ${week})`,
+      { week, year },
+    );
+    this.year = year;
+  }
+}
+
+/** docs/domain.md section 2: the market-year mix for projections. */
 export const MARKET_MIX = [
   { kind: 'good', share: 0.6, multiplier: '1.10' },
   { kind: 'average', share: 0.3, multiplier: '1.00' },
@@ -23,16 +66,61 @@ export interface ProjectionInput {
   seed?: number;
 }
 
+export interface StartAccount {
+  type: 'gen' | 'rev' | 'com';
+  balance: Decimal;
+  baseBalance: Decimal;
+  /** When the account opened: its age counts against minAccountAgeDays. */
+  createdAt: Date;
+  /** Its last fork (the cooling period runs from it); null if it never forked. */
+  lastForkAt: Date | null;
+  /** `noFork`: this Gen-Acc never forks (the "without this fork" side of a predicted impact). */
+  noFork?: boolean;
+}
+
 /** Where a projection starts: a fresh portfolio from its capital, or an existing portfolio's tree. */
 export interface ProjectionStart {
   settings: PortfolioSettings;
+  /** The instant week 1 begins: SIMULATED_EPOCH for a new portfolio, the database's now for an existing one. */
+  at: Date;
+  /** Forks the portfolio already made on the calendar day of `at` (they count against maxForksPerDay on day 1). */
+  forksToday?: number;
   units: {
     key: string;
     parentKey: string | null;
     kind: 'root' | 'forked';
-    /** `noFork`: this Gen-Acc never forks (the "without this fork" side of a predicted impact). */
-    accounts: { type: 'gen' | 'rev' | 'com'; balance: Decimal; baseBalance: Decimal; noFork?: boolean }[];
+    accounts: StartAccount[];
   }[];
+}
+
+export interface ProjectionOptions {
+  years: number;
+  marketMix?: boolean;
+  seed?: number;
+  /** Called for every fork the projection makes, with exactly what forkEligibility approved. */
+  onFork?: (fork: SimulatedFork) => void;
+  /**
+   * Offer every Gen-Acc to the fork rule on every simulated day, without the
+   * shortcuts of ForkDays (for tests that check the shortcuts change nothing;
+   * far slower on a large tree).
+   */
+  exhaustive?: boolean;
+}
+
+/** One fork of a projection and the facts it was decided on. */
+export interface SimulatedFork {
+  week: number;
+  /** 0-6: the simulated day of the week (see project()). */
+  day: number;
+  /** The simulated instant: start.at + (7 * (week - 1) + day) days. */
+  at: Date;
+  /** Forks the portfolio had already made on this simulated day. */
+  forksToday: number;
+  /** The unit whose Gen-Acc forked, and the unit the fork created ("fork-<n>"). */
+  parentKey: string;
+  unitKey: string;
+  candidate: ForkCandidate;
+  amount: string;
 }
 
 export interface ProjectionYear {
@@ -66,9 +154,9 @@ export interface ProjectionResult {
 
 /**
  * Balances in the weekly loop are exact integer cents held in JavaScript
- * numbers (exact up to 2^53 cents, about $90 trillion; beyond that the
- * projection stops with an error rather than lose a cent). The weekly gain is
- * an exact integer division, done in BigInt when the product would not fit.
+ * numbers (exact up to MAX_EXACT_CENTS; beyond that the projection stops with
+ * ProjectionRangeError rather than lose a cent). The weekly gain is an exact
+ * integer division, done in BigInt when the product would not fit.
  */
 interface Acct {
   type: 'gen' | 'rev' | 'com';
@@ -76,16 +164,26 @@ interface Acct {
   base: number;
   unit: Unit;
   noFork?: boolean;
+  /** Epoch milliseconds, as the fork rule reads them. */
+  createdAt: number;
+  lastForkAt: number | null;
+  /** This week's surplus in cents: the order in which Gen-Accs are offered to the fork rule. */
+  rank: number;
+  /** The first simulated day the fork rule may accept this account by its own clock (age, cooling). */
+  wakeDay: number;
+  /** The week it last forked (it has no surplus left until the next week's returns). */
+  forkedWeek: number;
 }
 
-const toCents = (d: Decimal): number => safe(cents(d).mul(100).toNumber());
 const fromCents = (c: number): Decimal => new Dec(c).div(100);
 const show = (c: number): string => formatMoney(fromCents(c));
 
-function safe(c: number): number {
-  if (!Number.isSafeInteger(c)) throw new RangeError('the projection grew past $90 trillion; shorten it');
+function safe(c: number, week: number): number {
+  if (!Number.isSafeInteger(c)) throw new ProjectionRangeError(week);
   return c;
 }
+
+const toCents = (d: Decimal, week: number): number => safe(cents(d).mul(100).toNumber(), week);
 
 interface Rate {
   n: number;
@@ -117,6 +215,7 @@ function gainOf(balance: number, r: Rate): number {
 }
 interface Unit {
   id: number;
+  key: string;
   kind: 'root' | 'forked';
   parent: Unit | null;
   active: boolean;
@@ -150,41 +249,191 @@ function marketYears(years: number, mix: boolean, seed: number): { kind: string;
   });
 }
 
-/** The starting tree of a new portfolio, using the live opening rules. */
+/** The starting tree of a new portfolio, using the live opening rules; its accounts open at SIMULATED_EPOCH. */
 export function freshStart(input: Pick<ProjectionInput, 'initialCapital' | 'template' | 'settings'>): ProjectionStart {
   const template = input.template ?? 'moderate';
   const settings = resolveSettings(defaultSettings(template), input.settings);
   const split = openingSplit(input.initialCapital, template);
+  const at = SIMULATED_EPOCH;
   return {
     settings,
+    at,
+    forksToday: 0,
     units: [{
       key: 'root', parentKey: null, kind: 'root',
-      accounts: (['gen', 'rev', 'com'] as const).map((type) => ({ type, balance: split[type], baseBalance: split[type] })),
+      accounts: (['gen', 'rev', 'com'] as const).map((type) => ({ type, balance: split[type], baseBalance: split[type], createdAt: at, lastForkAt: null })),
     }],
   };
 }
 
+/** Larger surplus first; on a tie the older unit (the order the weekly sort always had). */
+const before = (x: Acct, y: Acct): boolean => x.rank > y.rank || (x.rank === y.rank && x.unit.id < y.unit.id);
+
 /**
- * DOMAIN.md section 7: a deterministic week-by-week projection with the live
- * rules (fork eligibility and plan, merge ranking, the opening split). Each
- * week: returns on balance less buffer are credited (rounded to the cent),
- * then eligible units merge, then eligible Gen-Accs fork. A week is 7 days, so
- * the cooling periods and daily limits become weekly caps.
+ * The week's Gen-Accs in fork order, sorted lazily with a binary heap: a week
+ * usually looks at only the first few dozen of thousands, so a full sort of
+ * every Gen-Acc every week would be mostly wasted.
  */
-export function project(start: ProjectionStart, opts: { years: number; marketMix?: boolean; seed?: number }): ProjectionResult {
+class Ranking {
+  private readonly ranked: Acct[] = [];
+
+  constructor(private readonly heap: Acct[]) {
+    for (let i = (heap.length >> 1) - 1; i >= 0; i--) this.down(i);
+  }
+
+  at(i: number): Acct | undefined {
+    while (this.ranked.length <= i && this.heap.length > 0) this.ranked.push(this.pop());
+    return this.ranked[i];
+  }
+
+  private pop(): Acct {
+    const top = this.heap[0]!;
+    const last = this.heap.pop()!;
+    if (this.heap.length > 0) {
+      this.heap[0] = last;
+      this.down(0);
+    }
+    return top;
+  }
+
+  private down(i: number): void {
+    const h = this.heap;
+    for (;;) {
+      const l = 2 * i + 1;
+      let m = i;
+      if (l < h.length && before(h[l]!, h[m]!)) m = l;
+      if (l + 1 < h.length && before(h[l + 1]!, h[m]!)) m = l + 1;
+      if (m === i) return;
+      [h[i], h[m]] = [h[m]!, h[i]!];
+      i = m;
+    }
+  }
+}
+
+function candidateOf(a: Acct): ForkCandidate {
+  // Every simulated account is active: an operation in flight at the start has finished by the time it matters.
+  return {
+    type: a.type, status: 'active', balance: fromCents(a.balance), baseBalance: fromCents(a.base),
+    createdAt: new Date(a.createdAt), lastForkAt: a.lastForkAt === null ? null : new Date(a.lastForkAt),
+  };
+}
+
+/** The earliest instant a Date holds: an account this old, never forked, has nothing left to wait for. */
+const LONG_AGO = new Date(-8.64e15);
+
+/**
+ * The fork decisions of a projection, all made by the live rule
+ * forkEligibility at simulated instants. Nothing here knows the rule's
+ * thresholds or limits; to stay fast it relies on two properties of it:
+ * a larger surplus is never less eligible, and neither is an older account or
+ * a longer time since its last fork (time only ever ends a wait).
+ */
+class ForkDays {
+  private forks = 0;
+
+  constructor(
+    private readonly s: PortfolioSettings,
+    private readonly atMs: number,
+    /** The last simulated day of the projection (days count from 0 at `atMs`). */
+    private readonly lastDay: number,
+    private readonly startForksToday: number,
+    private readonly opts: Pick<ProjectionOptions, 'onFork' | 'exhaustive'>,
+  ) {}
+
+  /**
+   * One week's forks. Returns are credited once a week, so the week's forks
+   * are decided over its 7 simulated days (day d at start + 7 * (week - 1) + d
+   * days), each with its own forks-per-day count: the live scan runs every few
+   * minutes and may start maxForksPerDay forks each calendar day, 7 times that
+   * a week. Each simulated day is a separate calendar day in any time zone, so
+   * settings.timezone changes nothing here (it only decides which of the
+   * portfolio's real forks count as "today" at the start). Each day offers the
+   * Gen-Accs to the rule largest surplus first, until the rule refuses even an
+   * ideal account with the next surplus (the day's limit or the threshold).
+   */
+  week(week: number, gens: Acct[], fork: (gen: Acct, c: ForkCandidate, at: Date) => { unitKey: string; amount: string }): void {
+    const ranking = new Ranking(gens);
+    for (let d = 0; d < DAYS_PER_WEEK; d++) {
+      const day = DAYS_PER_WEEK * (week - 1) + d;
+      const now = new Date(this.atMs + day * DAY_MS);
+      let forksToday = day === 0 ? this.startForksToday : 0;
+      for (let i = 0; ; i++) {
+        const a = ranking.at(i);
+        if (!a) break;
+        // A fork takes the whole surplus (what the parent retains joins its base), so a Gen-Acc that forked
+        // this week has nothing to fork until the next week's returns.
+        if (a.forkedWeek === week || a.wakeDay > day) continue;
+        const c = candidateOf(a);
+        const ctx = { now, forksToday };
+        if (forkEligibility(c, this.s, ctx).eligible) {
+          const { unitKey, amount } = fork(a, c, now);
+          a.forkedWeek = week;
+          this.opts.onFork?.({ week, day: d, at: now, forksToday, parentKey: a.unit.key, unitKey, candidate: c, amount });
+          forksToday++;
+          continue;
+        }
+        if (this.opts.exhaustive) continue;
+        if (!forkEligibility({ ...c, createdAt: LONG_AGO, lastForkAt: null }, this.s, ctx).eligible) break;
+        // Refused only for its own clock (age or cooling): skip it until the day that ends.
+        a.wakeDay = this.wakeDay(c, day);
+      }
+    }
+  }
+
+  /**
+   * The first day after `day` on which the rule accepts `c` by its own clock,
+   * the day's limit left aside (forksToday 0): an exponential, then a binary
+   * search over days, O(log days) calls. Its surplus only grows while it
+   * waits, so waking it earlier could never let it fork sooner.
+   */
+  private wakeDay(c: ForkCandidate, day: number): number {
+    const ok = (d: number) => forkEligibility(c, this.s, { now: new Date(this.atMs + d * DAY_MS), forksToday: 0 }).eligible;
+    let lo = day;
+    let hi = day + 1;
+    for (let step = 1; !ok(hi); step *= 2) {
+      if (hi >= this.lastDay) return Infinity;
+      lo = hi;
+      hi = Math.min(day + step * 2, this.lastDay);
+    }
+    while (hi - lo > 1) {
+      const mid = lo + Math.floor((hi - lo) / 2);
+      if (ok(mid)) hi = mid;
+      else lo = mid;
+    }
+    return hi;
+  }
+
+  nextUnitKey(): string {
+    return `fork-${++this.forks}`;
+  }
+}
+
+/**
+ * docs/domain.md section 7: a deterministic week-by-week projection with the live
+ * rules (fork eligibility and plan, merge ranking, the opening split) on a
+ * simulated calendar that starts at `start.at`. Each week: returns on balance
+ * less buffer are credited (rounded to the cent) at its first instant, then
+ * eligible units merge, then Gen-Accs fork on the week's 7 simulated days as
+ * forkEligibility allows (see ForkDays.week). Merges still turn their cooling
+ * period and per-scan limit into a weekly cap.
+ */
+export function project(start: ProjectionStart, opts: ProjectionOptions): ProjectionResult {
   const s = start.settings;
   const keep = new Dec(1).minus(s.bufferPct);
-  const threshold = toCents(new Dec(s.forkThreshold));
-  const mergeThreshold = toCents(new Dec(s.mergeThreshold));
-  const forksPerWeek = s.maxForksPerDay * 7;
+  // No unit total ever passes MAX_EXACT_AMOUNT (the run stops first), so a higher threshold means "never".
+  const mergeThreshold = new Dec(s.mergeThreshold).gt(MAX_EXACT_AMOUNT) ? Infinity : toCents(new Dec(s.mergeThreshold), 0);
   const mergesPerWeek = Math.min(s.maxMergesPerScan * 7, s.mergeCoolingHours > 0 ? Math.max(1, Math.floor(168 / s.mergeCoolingHours)) : s.maxMergesPerScan * 7);
+  const days = new ForkDays(s, start.at.getTime(), opts.years * WEEKS_PER_YEAR * DAYS_PER_WEEK - 1, start.forksToday ?? 0, opts);
 
   let nextId = 0;
   const byKey = new Map<string, Unit>();
   const units: Unit[] = [];
   for (const u of start.units) {
-    const unit: Unit = { id: nextId++, kind: u.kind, parent: u.parentKey ? byKey.get(u.parentKey) ?? null : null, active: true, createdWeek: 0, accounts: [] };
-    unit.accounts = u.accounts.map((a) => ({ type: a.type, balance: toCents(a.balance), base: toCents(a.baseBalance), unit, noFork: a.noFork }));
+    const unit: Unit = { id: nextId++, key: u.key, kind: u.kind, parent: u.parentKey ? byKey.get(u.parentKey) ?? null : null, active: true, createdWeek: 0, accounts: [] };
+    unit.accounts = u.accounts.map((a) => ({
+      type: a.type, balance: toCents(a.balance, 0), base: toCents(a.baseBalance, 0), unit, noFork: a.noFork,
+      createdAt: a.createdAt.getTime(), lastForkAt: a.lastForkAt?.getTime() ?? null, rank: 0, wakeDay: 0, forkedWeek: 0,
+    }));
     byKey.set(u.key, unit);
     units.push(unit);
   }
@@ -207,7 +456,7 @@ export function project(start: ProjectionStart, opts: { years: number; marketMix
     for (const unit of active) {
       for (const a of unit.accounts) {
         const gain = gainOf(a.balance, rates[a.type]);
-        a.balance = safe(a.balance + gain);
+        a.balance = safe(a.balance + gain, week);
         if (a.type === 'rev') yearStats.income += gain;
       }
     }
@@ -227,8 +476,8 @@ export function project(start: ProjectionStart, opts: { years: number; marketMix
       let target = c.unit.parent;
       while (target && !target.active) target = target.parent;
       const com = (target ?? root).accounts.find((a) => a.type === 'com')!;
-      com.balance += c.cents;
-      com.base += c.cents;
+      com.balance = safe(com.balance + c.cents, week);
+      com.base = safe(com.base + c.cents, week);
       for (const a of c.unit.accounts) a.balance = 0;
       c.unit.active = false;
       // Children re-parent lazily: a merged parent is skipped when a child merges (see `target` above).
@@ -236,26 +485,35 @@ export function project(start: ProjectionStart, opts: { years: number; marketMix
       yearStats.merges++;
     }
 
-    const forkable = active
-      .filter((u) => u.active)
-      .flatMap((u) => u.accounts.filter((a) => a.type === 'gen' && !a.noFork && a.balance - a.base >= threshold))
-      .sort((a, b) => b.balance - b.base - (a.balance - a.base))
-      .slice(0, forksPerWeek);
-    for (const gen of forkable) {
-      const plan = forkPlan(fromCents(gen.balance - gen.base), s);
-      const [forkAmount, retained, childGen, childCom] = [plan.forkAmount, plan.retained, plan.childGen, plan.childCom].map(toCents) as [number, number, number, number];
+    const lastDayOfWeek = DAYS_PER_WEEK * week - 1;
+    const gens: Acct[] = [];
+    for (const u of active) {
+      if (!u.active) continue;
+      for (const a of u.accounts) {
+        if (a.type !== 'gen' || a.noFork || a.wakeDay > lastDayOfWeek) continue;
+        a.rank = a.balance - a.base;
+        gens.push(a);
+      }
+    }
+    days.week(week, gens, (gen, c, at) => {
+      const plan = forkPlan(c.balance.minus(c.baseBalance), s);
+      const [forkAmount, retained, childGen, childCom] = [plan.forkAmount, plan.retained, plan.childGen, plan.childCom].map((d) => toCents(d, week)) as [number, number, number, number];
       gen.balance -= forkAmount;
       gen.base += retained;
-      const unit: Unit = { id: nextId++, kind: 'forked', parent: gen.unit, active: true, createdWeek: week, accounts: [] };
+      gen.lastForkAt = at.getTime();
+      const unit: Unit = { id: nextId++, key: days.nextUnitKey(), kind: 'forked', parent: gen.unit, active: true, createdWeek: week, accounts: [] };
+      const opened = { createdAt: at.getTime(), lastForkAt: null, rank: 0, wakeDay: 0, forkedWeek: 0 };
       unit.accounts = [
-        { type: 'gen', balance: childGen, base: childGen, unit },
-        { type: 'com', balance: childCom, base: childCom, unit },
+        { type: 'gen', balance: childGen, base: childGen, unit, ...opened },
+        { type: 'com', balance: childCom, base: childCom, unit, ...opened },
       ];
       units.push(unit);
-      result.forks.push({ week, amount: show(forkAmount) });
+      const amount = show(forkAmount);
+      result.forks.push({ week, amount });
       yearStats.forks++;
       yearStats.created++;
-    }
+      return { unitKey: unit.key, amount };
+    });
     active = units.filter((u) => u.active);
 
     const totals = { gen: 0, rev: 0, com: 0, forked: 0 };
@@ -265,7 +523,8 @@ export function project(start: ProjectionStart, opts: { years: number; marketMix
         else totals.forked += a.balance;
       }
     }
-    const total = totals.gen + totals.rev + totals.com + totals.forked;
+    // Every balance is non-negative, so a total within range means every partial sum was exact too.
+    const total = safe(totals.gen + totals.rev + totals.com + totals.forked, week);
     const activeForked = active.filter((u) => u.kind === 'forked').length;
     result.weeks.push({
       week, total: show(total), gen: show(totals.gen), rev: show(totals.rev), com: show(totals.com),

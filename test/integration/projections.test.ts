@@ -1,4 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { money } from '../../src/domain/money';
+import { ProjectionRangeError, ProjectionService } from '../../src/services/projections';
 import { type TestApi, startTestApi } from '../support/api';
 import { createTestDatabase } from '../support/db';
 import { protocolHelpers } from '../support/protocol';
@@ -63,5 +65,84 @@ describe('projections API', () => {
     expect(withFork.activeForkedUnits).toBeGreaterThan(withoutFork.activeForkedUnits);
     expect((Number(withFork.total) * 100 - Number(withoutFork.total) * 100) / 100).toBeCloseTo(Number(difference), 2);
     expect((await api.call('GET', '/v1/portfolios/0190b6f0-0000-7000-8000-000000000000/projection')).status).toBe(404);
+  });
+
+  it('projects an existing portfolio from its accounts\' real age: minAccountAgeDays = 60 delays the first fork to day 60', async () => {
+    const p = await h.portfolio('300000.00', { minAccountAgeDays: 60 });
+    await h.activity(p.gen, 'premium', '50001.01');
+    const proj = await api.call('GET', `/v1/portfolios/${p.id}/projection?years=1`);
+    expect(proj.status).toBe(200);
+    // Opened moments ago: day 60 of the projection is in week 9 (days 56-62). Without the minimum age it is week 1 (above).
+    expect(proj.body.forks[0].week).toBe(9);
+  });
+});
+
+describe('projection limits: input it cannot compute exactly is a 422 that says why, never a 500', () => {
+  const LIMIT = '$90,071,992,547,409.91';
+
+  it('refuses an initialCapital past the exact range up front', async () => {
+    const res = await api.call('POST', '/v1/projections', { key: api.keys.viewer, body: { initialCapital: '999999999999999.00', years: 30 } });
+    expect(res.status).toBe(422);
+    expect(res.body).toMatchObject({ status: 422, code: 'OutOfRange', errors: [{ path: 'body.initialCapital' }] });
+    expect(res.body.detail).toBe(`initialCapital is above ${LIMIT}, the largest amount a projection computes exactly; lower initialCapital`);
+  });
+
+  it('refuses growth past the exact range, naming the year and how many years stay exact', async () => {
+    const body = { initialCapital: '100000.00', years: 5, settings: { weeklyReturns: { gen: '0.5', rev: '0.5', com: '0.5' } } };
+    const res = await api.call('POST', '/v1/projections', { key: api.keys.viewer, body });
+    expect(res.status).toBe(422);
+    expect(res.body.errors).toEqual([{ path: 'body.years', message: res.body.detail }]);
+    expect(res.body.detail).toMatch(/^the projection would exceed \$90,071,992,547,409\.91, the largest amount it computes exactly, in year 2 \(week \d+\); lower initialCapital or years \(it stays exact for 1 year\)$/);
+    expect((await api.call('POST', '/v1/projections', { key: api.keys.viewer, body: { ...body, years: 1 } })).status).toBe(200);
+    // Growth past the range within the first year: only a lower capital helps.
+    const big = await api.call('POST', '/v1/projections', { key: api.keys.viewer, body: { initialCapital: '90000000000000.00', years: 1 } });
+    expect(big.status).toBe(422);
+    expect(big.body.errors[0].path).toBe('body.initialCapital');
+  });
+
+  it('documents the limits in the OpenAPI description of the fields', async () => {
+    const doc = (await api.call('GET', '/openapi.json', { key: null })).body;
+    const post = doc.paths['/v1/projections'].post;
+    expect(post.responses['422'].description).toContain(LIMIT);
+    const schema = post.requestBody.content['application/json'].schema;
+    const props = (schema.$ref ? doc.components.schemas[schema.$ref.split('/').pop()] : schema).properties;
+    expect(props.initialCapital.description).toContain('90071992547409.91');
+    expect(props.years.description).toContain('90071992547409.91');
+    const get = doc.paths['/v1/portfolios/{id}/projection'].get;
+    expect(get.responses['422']).toBeDefined();
+    expect(get.parameters.find((q: { name: string }) => q.name === 'years').schema.description ?? get.parameters.find((q: { name: string }) => q.name === 'years').description).toContain('90071992547409.91');
+  });
+
+  it('answers 422 for an existing portfolio too large to project, at the start or in a later year', async () => {
+    const huge = await h.portfolio('999999999999999.00');
+    const start = await api.call('GET', `/v1/portfolios/${huge.id}/projection`);
+    expect(start.status).toBe(422);
+    expect(start.body).toMatchObject({ code: 'OutOfRange', errors: [{ path: 'params.id' }] });
+    expect(start.body.detail).toContain(LIMIT);
+
+    // $20 trillion grows past $90 trillion within 10 years, not within 1.
+    const large = await h.portfolio('20000000000000.00');
+    const later = await api.call('GET', `/v1/portfolios/${large.id}/projection?years=10`);
+    expect(later.status).toBe(422);
+    expect(later.body.errors[0].path).toBe('query.years');
+    expect(later.body.detail).toMatch(/; lower years \(it stays exact for \d+ years?\)$/);
+    expect((await api.call('GET', `/v1/portfolios/${large.id}/projection?years=1`)).status).toBe(200);
+  });
+
+  it('gives the fork dry run the reason instead of a predicted impact it cannot compute exactly', async () => {
+    const service = new ProjectionService(db.orm);
+    const huge = await h.portfolio('999999999999999.00');
+    await h.activity(huge.gen, 'premium', '50001.01');
+    await expect(service.forkImpact(huge.id, huge.gen, money('50001.01'))).rejects.toBeInstanceOf(ProjectionRangeError);
+    const fields = await service.predictedImpactFields(huge.id, huge.gen, money('50001.01'));
+    expect(fields).toEqual({
+      predictedImpactUnavailable: `the 5-year projection behind the predicted impact cannot be computed exactly: an amount at the start is above ${LIMIT}, the largest amount a projection computes exactly`,
+    });
+
+    const p = await h.portfolio();
+    await h.activity(p.gen, 'premium', '50001.01');
+    const ok = await service.predictedImpactFields(p.id, p.gen, money('50001.01'));
+    expect(ok).toMatchObject({ predictedImpact: { horizonYears: 5, withFork: { total: expect.any(String) } } });
+
   });
 });
