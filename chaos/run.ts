@@ -141,18 +141,18 @@ async function runScenario(scenario: Scenario, ctx: Ctx, orm: MikroORM, client: 
   }
   const mergeable: string[] = [];
   for (const p of ready.slice(8)) {
-    const { operationId } = (await s.operations.fork(p.gen, {}, actor)).body as { operationId: string };
+    const { operationId } = (await s.protocols.fork(p.gen, {}, actor)).result as { operationId: string };
     const summary = ((await client.workflow.getHandle(operationId).result()) as { summary: { newUnitId: string; newGenAccountId: string } }).summary;
     await s.accounts.recordActivity(summary.newGenAccountId, { type: 'premium', amount: money('449998.99') }, 'prep-merge', actor);
     mergeable.push(summary.newUnitId);
   }
   // Load: 8 forks, 6 merges, 14 reinvestments at once, then the fault.
   const starts = [
-    ...ready.slice(0, 8).map((p) => () => s.operations.fork(p.gen, {}, actor)),
-    ...mergeable.map((u) => () => s.operations.merge(u, {}, actor)),
-    ...ready.map((p) => () => s.operations.reinvest(p.rev, { quarter: '2026Q3' }, actor)),
+    ...ready.slice(0, 8).map((p) => () => s.protocols.fork(p.gen, {}, actor)),
+    ...mergeable.map((u) => () => s.protocols.merge(u, {}, actor)),
+    ...ready.map((p) => () => s.protocols.reinvest(p.rev, { quarter: '2026Q3' }, actor)),
   ];
-  const ids = (await Promise.all(starts.map((f) => f()))).map((r) => (r.body as { operationId: string }).operationId);
+  const ids = (await Promise.all(starts.map((f) => f()))).map((r) => (r.result as { operationId: string }).operationId);
   if (scenario.fault) {
     await sleep(300);
     await scenario.fault(ctx);

@@ -1,10 +1,13 @@
 /**
- * Records event histories of the protocol workflows (completed and
- * compensated runs) into test/histories/, for the replay test that guards
- * determinism. Starts its own throw-away PostgreSQL and Temporal dev server.
- * Run after an intentional workflow change: `npm run histories:record`.
+ * Records event histories of the workflows (completed and compensated runs)
+ * into test/histories/current/, for the replay test that guards determinism.
+ * Starts its own throw-away PostgreSQL and Temporal dev server. Run after an
+ * intentional workflow change (made behind `patched()`): first move the
+ * current histories to a folder named after the last commit without the
+ * change (`git mv test/histories/current test/histories/<sha>`), so runs
+ * started on the old code stay covered, then `npm run histories:record`.
  */
-import { mkdtempSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { temporal as proto } from '@temporalio/proto';
@@ -32,7 +35,8 @@ async function main(): Promise<void> {
   const client = await connectClient(temporal.address, 'default');
   await ensureSearchAttributes(client, 'default', silentLogger);
   const s = buildServices(orm, client, { taskQueue: 'histories' });
-  const out = resolve(__dirname, '../test/histories');
+  const out = resolve(__dirname, '../test/histories/current');
+  mkdirSync(out, { recursive: true });
   const save = async (name: string, workflowId: string) => {
     const handle = client.workflow.getHandle(workflowId);
     await handle.result().catch(() => undefined);
@@ -45,22 +49,30 @@ async function main(): Promise<void> {
     const p = await s.portfolios.create({ name: 'H', owner: 'h', initialCapital: money('300000.00'), template: 'moderate' }, 'recorder');
     const acct = (t: string) => p.units[0]!.accounts.find((a) => a.type === t)!.id;
     await s.accounts.recordActivity(acct('gen'), { type: 'premium', amount: money('50001.01') }, 'h1', 'recorder');
-    const fork = (await s.operations.fork(acct('gen'), {}, 'recorder')).body as { operationId: string };
+    const fork = (await s.protocols.fork(acct('gen'), {}, 'recorder')).result as { operationId: string };
     await save('fork-completed', fork.operationId);
     const summary = ((await client.workflow.getHandle(fork.operationId).result()) as { summary: { newUnitId: string; newGenAccountId: string } }).summary;
     await s.accounts.recordActivity(summary.newGenAccountId, { type: 'premium', amount: money('449998.99') }, 'h2', 'recorder');
-    const merge = (await s.operations.merge(summary.newUnitId, {}, 'recorder')).body as { operationId: string };
+    const merge = (await s.protocols.merge(summary.newUnitId, {}, 'recorder')).result as { operationId: string };
     await save('merge-completed', merge.operationId);
     await s.accounts.recordActivity(acct('rev'), { type: 'premium', amount: money('10000.00') }, 'h3', 'recorder');
-    const re = (await s.operations.reinvest(acct('rev'), { quarter: '2026Q3' }, 'recorder')).body as { operationId: string };
+    const re = (await s.protocols.reinvest(acct('rev'), { quarter: '2026Q3' }, 'recorder')).result as { operationId: string };
     await save('reinvest-completed', re.operationId);
 
     const q = await s.portfolios.create({ name: 'H2', owner: 'h', initialCapital: money('300000.00'), template: 'moderate' }, 'recorder');
     const qGen = q.units[0]!.accounts.find((a) => a.type === 'gen')!.id;
     await s.accounts.recordActivity(qGen, { type: 'premium', amount: money('50001.01') }, 'h4', 'recorder');
     await injectBrokerFault(orm, 'transferCash', 1, 'reject');
-    const failed = (await s.operations.fork(qGen, {}, 'recorder')).body as { operationId: string };
+    const failed = (await s.protocols.fork(qGen, {}, 'recorder')).result as { operationId: string };
     await save('fork-compensated', failed.operationId);
+
+    const scan = await s.protocols.startScan({ portfolioId: q.id }, 'recorder');
+    await save('scan-completed', scan.operationId);
+    const quarterly = await client.workflow.start('quarterlyReinvestment', {
+      workflowId: 'quarterly-reinvestment-histories', taskQueue: 'histories',
+      args: [{ actor: 'recorder', portfolioId: q.id, timeZone: 'Europe/Berlin' }],
+    });
+    await save('quarterly-completed', quarterly.workflowId);
   } finally {
     await worker.stop();
     await client.connection.close();

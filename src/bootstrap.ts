@@ -20,6 +20,7 @@ import { AuditLogService } from './services/audit-log';
 import { IntegrityService } from './services/integrity';
 import { PortfolioService } from './services/portfolios';
 import { OperationsService } from './services/operations';
+import { ProtocolService } from './services/protocols';
 import { ProjectionService } from './services/projections';
 import { type MarketDataProvider, SyntheticMarketData } from './market/provider';
 import { ScheduleService } from './schedules';
@@ -73,12 +74,19 @@ export async function openTemporal(
   return { client, address, uiUrl, devServer };
 }
 
-export function buildServices(orm: MikroORM, temporal: Client, opts: { taskQueue: string; market?: MarketDataProvider }) {
+export function buildServices(
+  orm: MikroORM,
+  temporal: Client,
+  opts: { taskQueue: string; market?: MarketDataProvider; reinvestTimezone?: string },
+) {
   const ledger = new LedgerService(orm);
   const projections = new ProjectionService(orm);
   return {
     projections,
-    operations: new OperationsService(orm, temporal, opts.taskQueue, opts.market ?? new SyntheticMarketData(), projections),
+    protocols: new ProtocolService(orm, temporal, {
+      taskQueue: opts.taskQueue, market: opts.market ?? new SyntheticMarketData(), projections, reinvestTimezone: opts.reinvestTimezone,
+    }),
+    operations: new OperationsService(orm, temporal),
     schedules: new ScheduleService(temporal),
     ledger,
     portfolios: new PortfolioService(orm, ledger),

@@ -65,7 +65,7 @@ async function main(): Promise<void> {
     const worker = await step('starting the worker', () => startWorker({ config, orm: db.orm, address: temporal.address, log, codec }));
     track('worker', worker);
     await step('creating the schedules', () => ensureSchedules(temporal.client, config, log));
-    const api = await step('starting the API', () => startApi({ orm: db.orm, services: buildServices(db.orm, temporal.client, { taskQueue: config.taskQueue, market: marketDataFrom(config) }), temporal: temporal.client, host: config.host, port: config.port, log, rateLimitPerMinute: config.rateLimitPerMinute, codec: codec && { codec, uiOrigins: uiOrigins(config) } }));
+    const api = await step('starting the API', () => startApi({ orm: db.orm, services: buildServices(db.orm, temporal.client, { taskQueue: config.taskQueue, market: marketDataFrom(config), reinvestTimezone: config.reinvestTimezone }), temporal: temporal.client, host: config.host, port: config.port, log, rateLimitPerMinute: config.rateLimitPerMinute, codec: codec && { codec, uiOrigins: uiOrigins(config) } }));
     track('api', api);
 
     const keyLine =

@@ -1,8 +1,8 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { BrokerGateway } from '../broker/gateway';
 import { isDomainError } from '../domain/errors';
-import type { PortfolioSettings } from '../domain/settings';
+import { type PortfolioSettings, withDefaults } from '../domain/settings';
 import type { LedgerService } from '../ledger/ledger';
 import type { MarketDataProvider } from '../market/provider';
 
@@ -32,9 +32,38 @@ export function businessFailures<A extends unknown[], R>(fn: (...args: A) => Pro
   };
 }
 
+type ActivityMap = Record<string, (...args: never[]) => Promise<unknown>>;
+
 /** Wraps every function of an activities object with `businessFailures`. */
-export function withBusinessFailures<T extends Record<string, (...args: never[]) => Promise<unknown>>>(acts: T): T {
+export function withBusinessFailures<T extends ActivityMap>(acts: T): T {
   return Object.fromEntries(Object.entries(acts).map(([k, f]) => [k, businessFailures(f as never)])) as T;
+}
+
+/**
+ * An undo must finish, or money stays where the failed operation left it.
+ * Every failure of an undo, business errors included (a conflict can clear
+ * once a concurrent operation ends), is thrown as retryable, so Temporal
+ * retries it with backoff until it succeeds or an operator steps in (in the
+ * Temporal UI: fix the cause, or terminate the run and settle by hand). Each
+ * failed attempt is an alert in the worker's log.
+ */
+export function undoFailures<A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return async (...args: A) => {
+    try {
+      return await fn(...args);
+    } catch (err) {
+      alertUndoFailed(name, err);
+      if (isDomainError(err)) {
+        throw ApplicationFailure.create({ message: err.message, type: err.type, nonRetryable: false, details: [err.details] });
+      }
+      throw err;
+    }
+  };
+}
+
+/** Wraps every function of an undo activities object with `undoFailures`. */
+export function retriedUntilDone<T extends ActivityMap>(acts: T): T {
+  return Object.fromEntries(Object.entries(acts).map(([k, f]) => [k, undoFailures(k, f as never)])) as T;
 }
 
 export async function portfolioContext(em: EntityManager, portfolioId: string): Promise<{ settings: PortfolioSettings; holdingId: string }> {
@@ -44,7 +73,7 @@ export async function portfolioContext(em: EntityManager, portfolioId: string): 
     [portfolioId],
   );
   if (!row) throw new Error(`portfolio ${portfolioId} has no holding account`);
-  return { settings: row.settings, holdingId: row.holding_id };
+  return { settings: withDefaults(row.settings), holdingId: row.holding_id };
 }
 
 export interface EventClaim {
@@ -81,4 +110,18 @@ export async function upsertRow(em: EntityManager, table: string, fields: Record
   } else {
     await em.execute(`insert into ${table} (${cols.join(', ')}) values (${cols.map(() => '?').join(', ')})`, values);
   }
+}
+
+function alertUndoFailed(undo: string, err: unknown): void {
+  const error = (err as Error)?.message ?? String(err);
+  let ctx: Context | undefined;
+  try {
+    ctx = Context.current();
+  } catch {
+    // Called outside an activity (a test or a script): nothing to retry, nothing to alert.
+    return;
+  }
+  ctx.log.error('ALERT: an undo failed; it is retried until it succeeds or an operator steps in', {
+    undo, workflowId: ctx.info.workflowExecution?.workflowId, attempt: ctx.info.attempt, error,
+  });
 }

@@ -3,11 +3,11 @@ import { v7 as uuidv7 } from 'uuid';
 import { appendAudit } from '../audit/audit';
 import { BUCKETS, balanceOf, debitDelta, openingBuckets } from '../domain/buckets';
 import { DomainError } from '../domain/errors';
-import { forkEligibility, forkPlan, surplus } from '../domain/fork';
-import { Dec, formatMoney, fromDb, money } from '../domain/money';
-import { pgDate } from '../db/sql';
-import { toLocked, type Leg } from '../ledger/ledger';
-import { type ForkContext, type ForkInput, stepKey } from '../shared/operations';
+import { decideFork, surplus } from '../domain/fork';
+import { formatMoney, fromDb, money } from '../domain/money';
+import { loadForkFacts } from '../db/facts';
+import type { Leg } from '../ledger/ledger';
+import { type ForkContext, type ForkInput, type RunRef, stepKey } from '../shared/operations';
 import { type ActivityDeps, claimEvent, portfolioContext, upsertRow } from './common';
 
 interface ForkRow {
@@ -30,50 +30,40 @@ function contextOf(r: ForkRow, workflowId: string, holdingAccountId: string): Fo
 }
 
 export function createForkActivities({ orm, ledger, broker, now = () => new Date() }: ActivityDeps) {
-  /** Checks eligibility on the locked parent, records the event, and holds the parent in `forking`. */
+  /**
+   * Checks eligibility on the locked parent (the portfolio locked first, so the
+   * forks-per-day count and this claim are one critical section), records the
+   * event, and holds the parent in `forking`.
+   */
   async function forkBegin(input: ForkInput & { workflowId: string; runId: string }): Promise<ForkContext> {
     const { runId } = input;
     const outcome = await orm.em.fork().transactional(async (em): Promise<{ ctx: ForkContext } | { rejected: string[] }> => {
       const [ev] = await em.execute<ForkRow[]>('select * from forking_events where workflow_id = ? for update', [input.workflowId]);
       const claim = claimEvent(ev, runId);
       if (claim === 'refuse') throw new DomainError('Compensated', 'this fork run was already compensated');
-      const { settings, holdingId } = await portfolioContext(em, input.portfolioId);
+      const { holdingId } = await portfolioContext(em, input.portfolioId);
       if (claim.existing) return { ctx: contextOf(ev!, input.workflowId, holdingId) };
 
-      const [row] = await em.execute<(Parameters<typeof toLocked>[0] & { last_fork_at: string | null })[]>(
-        'select * from accounts where id = ? and portfolio_id = ? for update', [input.accountId, input.portfolioId],
-      );
-      if (!row) throw new DomainError('AccountNotFound', 'account not found');
-      const parent = toLocked(row);
-      const [today] = await em.execute<{ n: string }[]>(
-        `select count(*) as n from forking_events where portfolio_id = ? and status in ('started','completed')
-           and started_at >= date_trunc('day', now()) and workflow_id <> ?`,
-        [input.portfolioId, input.workflowId],
-      );
-      const balance = balanceOf(parent.buckets);
-      const eligibility = forkEligibility(
-        { ...parent, balance, lastForkAt: row.last_fork_at ? pgDate(row.last_fork_at) : null },
-        settings,
-        { now: now(), forksToday: Number(today?.n ?? 0) },
-      );
-      const s = surplus(balance, parent.baseBalance);
-      const plan = forkPlan(Dec.max(s, 0), settings);
+      const loaded = (await loadForkFacts(em, [input.accountId], { now: now(), lock: true, excludeWorkflowId: input.workflowId })).get(input.accountId);
+      if (!loaded || loaded.portfolioId !== input.portfolioId) throw new DomainError('AccountNotFound', 'account not found');
+      const decision = decideFork(loaded.facts, loaded.settings, now());
+      const { plan } = decision;
       const fields = {
         id: ev?.id ?? uuidv7(), workflow_id: input.workflowId, portfolio_id: input.portfolioId, parent_account_id: input.accountId,
-        parent_unit_id: parent.unitId, seq: input.seq, new_unit_id: uuidv7(), new_gen_account_id: uuidv7(), new_com_account_id: uuidv7(),
+        parent_unit_id: loaded.unitId, seq: input.seq, new_unit_id: uuidv7(), new_gen_account_id: uuidv7(), new_com_account_id: uuidv7(),
         surplus: formatMoney(plan.surplus), retained: formatMoney(plan.retained), fork_amount: formatMoney(plan.forkAmount),
-        child_gen: formatMoney(plan.childGen), child_com: formatMoney(plan.childCom), threshold: settings.forkThreshold,
-        trigger: input.trigger, actor: input.actor, status: eligibility.eligible ? 'started' : 'failed',
-        reason: eligibility.eligible ? input.reason ?? null : eligibility.reasons.join('; '), run_id: runId, attempt: claim.attempt,
-        completed_at: eligibility.eligible ? null : new Date(),
+        child_gen: formatMoney(plan.childGen), child_com: formatMoney(plan.childCom), threshold: loaded.settings.forkThreshold,
+        trigger: input.trigger, actor: input.actor, status: decision.eligible ? 'started' : 'failed',
+        reason: decision.eligible ? input.reason ?? null : decision.reasons.join('; '), run_id: runId, attempt: claim.attempt,
+        completed_at: decision.eligible ? null : new Date(),
       };
       await upsertRow(em, 'forking_events', fields, ev !== undefined);
-      if (!eligibility.eligible) {
+      if (!decision.eligible) {
         await appendAudit(em, {
           actor: input.actor, portfolioId: input.portfolioId, action: 'fork.rejected', targetType: 'account', targetId: input.accountId,
-          details: { workflowId: input.workflowId, reasons: eligibility.reasons },
+          details: { workflowId: input.workflowId, reasons: decision.reasons },
         });
-        return { rejected: eligibility.reasons };
+        return { rejected: decision.reasons };
       }
       await em.execute(`update accounts set status = 'forking', updated_at = now() where id = ?`, [input.accountId]);
       await appendAudit(em, {
@@ -87,6 +77,18 @@ export function createForkActivities({ orm, ledger, broker, now = () => new Date
       throw new DomainError('NotEligible', `not eligible to fork: ${outcome.rejected.join('; ')}`, { reasons: outcome.rejected });
     }
     return outcome.ctx;
+  }
+
+  /**
+   * The undo of forkBegin, registered before it runs: it needs only the run's
+   * identity, so it also releases a parent held by a begin that committed but
+   * never reported back. Nothing to do when this run holds nothing.
+   */
+  async function forkRelease(run: RunRef, reason: string): Promise<void> {
+    const [ev] = await orm.em.fork().execute<ForkRow[]>(
+      'select * from forking_events where workflow_id = ? and run_id = ?', [run.workflowId, run.runId],
+    );
+    if (ev) await forkAbort(contextOf(ev, run.workflowId, ''), reason);
   }
 
   /** Moves the fork amount out of the parent into the holding account; the retained share raises the parent's base. */
@@ -231,9 +233,8 @@ export function createForkActivities({ orm, ledger, broker, now = () => new Date
   }
 
   return {
-    forkBegin, forkDebitParent, forkCreditParentBack, forkCreateUnit, forkCloseUnit, forkOpenBrokerAccounts,
-    forkCloseBrokerAccounts, forkBrokerTransfer, forkReverseBrokerTransfer, forkFundChildren, forkDefundChildren,
-    forkComplete, forkAbort,
+    steps: { forkBegin, forkDebitParent, forkCreateUnit, forkOpenBrokerAccounts, forkBrokerTransfer, forkFundChildren, forkComplete },
+    undos: { forkCreditParentBack, forkCloseUnit, forkCloseBrokerAccounts, forkReverseBrokerTransfer, forkDefundChildren, forkAbort, forkRelease },
   };
 }
 

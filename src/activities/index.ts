@@ -1,17 +1,22 @@
-import { type ActivityDeps, withBusinessFailures } from './common';
+import { type ActivityDeps, retriedUntilDone, withBusinessFailures } from './common';
 import { createForkActivities } from './fork';
 import { createMergeActivities } from './merge';
 import { createReinvestActivities } from './reinvest';
 import { createScanActivities } from './scan';
 
-/** Every activity the worker registers, built once with its dependencies. */
+/**
+ * Every activity the worker registers, built once with its dependencies.
+ * Forward steps report business rejections as non-retryable (the saga then
+ * compensates); undos are retried until they succeed, whatever they throw.
+ */
 export function createActivities(deps: ActivityDeps) {
-  return withBusinessFailures({
-    ...createForkActivities(deps),
-    ...createMergeActivities(deps),
-    ...createReinvestActivities(deps),
-    ...createScanActivities(deps),
-  });
+  const fork = createForkActivities(deps);
+  const merge = createMergeActivities(deps);
+  const reinvest = createReinvestActivities(deps);
+  return {
+    ...withBusinessFailures({ ...fork.steps, ...merge.steps, ...reinvest.steps, ...createScanActivities(deps) }),
+    ...retriedUntilDone({ ...fork.undos, ...merge.undos, ...reinvest.undos }),
+  };
 }
 export type Activities = ReturnType<typeof createActivities>;
 export type { ActivityDeps };

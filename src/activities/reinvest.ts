@@ -1,12 +1,15 @@
 import { v7 as uuidv7 } from 'uuid';
 import { appendAudit } from '../audit/audit';
 import { DomainError } from '../domain/errors';
+import { loadReinvestFacts } from '../db/facts';
 import { formatMoney, fromDb, money } from '../domain/money';
-import { type FixedStrategy, type MarketInputs, chooseDynamicStrategy, reinvestmentPlan } from '../domain/reinvest';
+import {
+  type FixedStrategy, type ReinvestmentPlan, STRATEGY_SPLITS, chooseStrategy, reinvestEligibility, reinvestmentPlan, strategyLabel,
+} from '../domain/reinvest';
 import { STRATEGY_NAMES, type StrategyName } from '../domain/settings';
-import { type Leg, lockAccounts } from '../ledger/ledger';
-import { type ReinvestContext, type ReinvestInput, stepKey } from '../shared/operations';
-import { type ActivityDeps, claimEvent, portfolioContext, upsertRow } from './common';
+import type { Leg } from '../ledger/ledger';
+import { type ReinvestAllocation, type ReinvestContext, type ReinvestInput, type RunRef, stepKey } from '../shared/operations';
+import { type ActivityDeps, claimEvent, upsertRow } from './common';
 
 interface ReinvestRow {
   id: string; portfolio_id: string; account_id: string; quarter: string; attempt: number; run_id: string; status: string;
@@ -24,7 +27,11 @@ const contextOf = (r: ReinvestRow, workflowId: string): ReinvestContext => ({
 });
 
 export function createReinvestActivities({ orm, ledger, broker, market }: ActivityDeps) {
-  /** Plans the quarter's reinvestment on the locked account (choosing the dynamic strategy from market data) and records it. */
+  /**
+   * Checks the account, chooses the strategy (the dynamic one from market
+   * data) and records the event with a preview of the amounts; the amounts
+   * that move are computed again by the allocation, under the account's lock.
+   */
   async function reinvestBegin(input: ReinvestInput & { workflowId: string; runId: string }): Promise<ReinvestContext> {
     const requested = (input.strategy ?? null) as StrategyName | null;
     if (requested && !STRATEGY_NAMES.includes(requested)) throw new DomainError('ValidationError', `unknown strategy ${requested}`);
@@ -33,31 +40,20 @@ export function createReinvestActivities({ orm, ledger, broker, market }: Activi
       const claim = claimEvent(ev, input.runId);
       if (claim === 'refuse') throw new DomainError('Compensated', 'this reinvestment run was already compensated');
       if (claim.existing) return contextOf(ev!, input.workflowId);
-      const { settings } = await portfolioContext(em, input.portfolioId);
-      const account = (await lockAccounts(em, [input.accountId])).get(input.accountId)!;
+      const { account, settings } = await loadReinvestFacts(em, input.accountId, { lock: true });
       if (account.portfolioId !== input.portfolioId) throw new DomainError('AccountNotFound', 'account not found');
-      if (account.type !== 'rev' && account.type !== 'com') throw new DomainError('NotEligible', 'only a Rev-Acc or a Com-Acc is reinvested');
-      if (account.status !== 'active') throw new DomainError('NotEligible', `account is ${account.status}, not active`);
+      const reasons = reinvestEligibility(account);
+      if (reasons.length) throw new DomainError('NotEligible', reasons.join('; '), { reasons });
 
       const strategy = requested ?? settings.reinvestmentStrategy;
-      let fixed: FixedStrategy;
-      let regime: string | null = null;
-      let marketInputs: (MarketInputs & { source: string }) | null = null;
-      if (strategy === 'dynamic') {
-        const inputs = await market.inputsForQuarter(input.quarter);
-        const choice = chooseDynamicStrategy(inputs);
-        fixed = choice.strategy;
-        regime = choice.regime;
-        marketInputs = { ...inputs, source: market.name };
-      } else {
-        fixed = strategy;
-      }
-      const plan = reinvestmentPlan(account.buckets, settings, fixed);
+      const inputs = strategy === 'dynamic' ? await market.inputsForQuarter(input.quarter) : null;
+      const choice = chooseStrategy(strategy, inputs);
+      const plan = reinvestmentPlan(account.buckets, settings, choice.strategy);
       const fields = {
         id: ev?.id ?? uuidv7(), workflow_id: input.workflowId, portfolio_id: input.portfolioId, account_id: input.accountId,
         quarter: input.quarter, reinvestable: formatMoney(plan.reinvestable), reserve: formatMoney(plan.reserve),
         contracts: formatMoney(plan.contracts), leaps: formatMoney(plan.leaps),
-        strategy: strategy === 'dynamic' ? `dynamic:${fixed}` : fixed, regime, market_inputs: marketInputs, actor: input.actor,
+        strategy: strategyLabel(choice), regime: choice.regime, market_inputs: inputs && { ...inputs, source: market.name }, actor: input.actor,
         status: plan.skipped ? 'skipped' : 'started', reason: plan.reason ?? null, run_id: input.runId, attempt: claim.attempt,
         completed_at: plan.skipped ? new Date() : null,
       };
@@ -69,6 +65,14 @@ export function createReinvestActivities({ orm, ledger, broker, market }: Activi
       });
       return contextOf(fields as unknown as ReinvestRow, input.workflowId);
     });
+  }
+
+  /** The undo of reinvestBegin, registered before it runs: records the compensation of whatever this run started. */
+  async function reinvestRelease(run: RunRef, reason: string): Promise<void> {
+    const [ev] = await orm.em.fork().execute<ReinvestRow[]>(
+      'select * from reinvestment_events where workflow_id = ? and run_id = ?', [run.workflowId, run.runId],
+    );
+    if (ev) await reinvestAbort(contextOf(ev, run.workflowId), reason);
   }
 
   async function reinvestBrokerOrders(ctx: ReinvestContext): Promise<void> {
@@ -83,22 +87,61 @@ export function createReinvestActivities({ orm, ledger, broker, market }: Activi
     await broker.reverseOrder({ key: key(ctx, 'buy-contracts') });
   }
 
-  /** Moves the planned cash into contracts, LEAPS and the tax reserve. */
-  async function reinvestAllocate(ctx: ReinvestContext): Promise<void> {
-    const legs: Leg[] = [];
-    for (const bucket of ['contracts', 'leaps', 'reserve'] as const) {
-      if (!money(ctx[bucket]).isZero()) legs.push({ accountId: ctx.accountId, bucket, amount: money(ctx[bucket]) });
-    }
-    legs.push({ accountId: ctx.accountId, bucket: 'cash', amount: money(ctx.reinvestable).neg() });
-    await ledger.post({
-      idempotencyKey: key(ctx, 'allocate'),
-      compensable: true,
-      portfolioId: ctx.portfolioId,
-      kind: 'reinvestment.allocate',
-      actor: ctx.actor,
-      operationId: ctx.workflowId,
-      accountIds: [ctx.accountId],
-      plan: () => ({ legs }),
+  /**
+   * Moves the cash above the buffer into contracts, LEAPS and the tax reserve.
+   * The amounts are computed here, from the balances under the account's lock,
+   * so activity accepted since the plan can never leave cash below the
+   * buffer. Below the minimum now, the reinvestment ends skipped. The event
+   * records what moved; a retry returns the same amounts.
+   */
+  async function reinvestAllocate(ctx: ReinvestContext): Promise<ReinvestAllocation> {
+    return orm.em.fork().transactional(async (em) => {
+      const { settings } = await loadReinvestFacts(em, ctx.accountId);
+      const strategy = fixedStrategyOf(ctx.strategy);
+      let plan: ReinvestmentPlan | undefined;
+      const posted = await ledger.postIn(em, {
+        idempotencyKey: key(ctx, 'allocate'),
+        compensable: true,
+        portfolioId: ctx.portfolioId,
+        kind: 'reinvestment.allocate',
+        actor: ctx.actor,
+        operationId: ctx.workflowId,
+        accountIds: [ctx.accountId],
+        plan: (locked) => {
+          plan = reinvestmentPlan(locked.get(ctx.accountId)!.buckets, settings, strategy);
+          if (plan.skipped) throw new SkipAllocation(plan.reason!);
+          return { legs: allocationLegs(ctx.accountId, plan) };
+        },
+      }).catch((err: unknown) => {
+        if (err instanceof SkipAllocation) return err;
+        throw err;
+      });
+      if (posted instanceof SkipAllocation) {
+        await em.execute(
+          `update reinvestment_events set status = 'skipped', reason = ?, reinvestable = ?, reserve = 0, contracts = 0, leaps = 0,
+             completed_at = now() where id = ? and status = 'started'`,
+          [posted.message, formatMoney(plan!.reinvestable), ctx.eventId],
+        );
+        await appendAudit(em, {
+          actor: ctx.actor, portfolioId: ctx.portfolioId, action: 'reinvestment.skipped', targetType: 'account', targetId: ctx.accountId,
+          details: { workflowId: ctx.workflowId, quarter: ctx.quarter, reason: posted.message },
+        });
+        return { skipped: true, reason: posted.message, reinvestable: formatMoney(plan!.reinvestable), reserve: '0.00', contracts: '0.00', leaps: '0.00' };
+      }
+      if (!posted.created) {
+        const [ev] = await em.execute<ReinvestRow[]>('select * from reinvestment_events where id = ?', [ctx.eventId]);
+        const c = contextOf(ev!, ctx.workflowId);
+        return { skipped: false, reinvestable: c.reinvestable, reserve: c.reserve, contracts: c.contracts, leaps: c.leaps };
+      }
+      const amounts = {
+        reinvestable: formatMoney(plan!.reinvestable), reserve: formatMoney(plan!.reserve),
+        contracts: formatMoney(plan!.contracts), leaps: formatMoney(plan!.leaps),
+      };
+      await em.execute(
+        'update reinvestment_events set reinvestable = ?, reserve = ?, contracts = ?, leaps = ? where id = ?',
+        [amounts.reinvestable, amounts.reserve, amounts.contracts, amounts.leaps, ctx.eventId],
+      );
+      return { skipped: false, ...amounts };
     });
   }
 
@@ -132,6 +175,26 @@ export function createReinvestActivities({ orm, ledger, broker, market }: Activi
   }
 
   return {
-    reinvestBegin, reinvestBrokerOrders, reinvestReverseBrokerOrders, reinvestAllocate, reinvestDeallocate, reinvestComplete, reinvestAbort,
+    steps: { reinvestBegin, reinvestBrokerOrders, reinvestAllocate, reinvestComplete },
+    undos: { reinvestReverseBrokerOrders, reinvestDeallocate, reinvestAbort, reinvestRelease },
   };
+}
+
+/** Thrown inside the ledger plan to end the transaction without posting: the reinvestable cash fell below the minimum. */
+class SkipAllocation extends Error {}
+
+/** The fixed strategy of a recorded label (`standard`, `dynamic:aggressive`). */
+function fixedStrategyOf(label: string): FixedStrategy {
+  const fixed = label.replace(/^dynamic:/, '') as FixedStrategy;
+  if (!(fixed in STRATEGY_SPLITS)) throw new DomainError('InvariantViolation', `unknown recorded strategy ${label}`);
+  return fixed;
+}
+
+function allocationLegs(accountId: string, plan: ReinvestmentPlan): Leg[] {
+  const legs: Leg[] = [];
+  for (const bucket of ['contracts', 'leaps', 'reserve'] as const) {
+    if (!plan[bucket].isZero()) legs.push({ accountId, bucket, amount: plan[bucket] });
+  }
+  legs.push({ accountId, bucket: 'cash', amount: plan.reinvestable.neg() });
+  return legs;
 }

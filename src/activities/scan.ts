@@ -1,8 +1,7 @@
-import { pgDate } from '../db/sql';
+import { type LoadedMerge, loadForkFacts, loadMergeFacts } from '../db/facts';
 import { DomainError } from '../domain/errors';
-import { type PortfolioSettings, withDefaults } from '../domain/settings';
-import { rankMergeCandidates } from '../domain/merge';
-import { fromDb } from '../domain/money';
+import { decideFork } from '../domain/fork';
+import { decideMerge, rankMergeCandidates } from '../domain/merge';
 import type { ForkCandidate, MergeCandidateRef, ScanReport } from '../shared/operations';
 import type { ActivityDeps } from './common';
 
@@ -26,10 +25,11 @@ function batchFilter(alias: string, input: { portfolioId?: string; afterId?: str
 /**
  * The threshold scans. Candidates are found by indexed SQL in batches (the
  * partial indexes on active Gen-Accs and active forked units), never by
- * loading every account; the per-portfolio limits are applied here, and the
- * fork/merge `begin` steps check eligibility again on the locked rows.
+ * loading every account; the SQL only narrows by threshold. Every candidate
+ * is then decided by the same fact loader and domain decision as a dry run
+ * and the workflow's first step (which decides again, under locks).
  */
-export function createScanActivities({ orm }: ActivityDeps) {
+export function createScanActivities({ orm, now = () => new Date() }: ActivityDeps) {
   async function scanForkCandidates(input: { portfolioId?: string; afterId?: string; limit?: number }): Promise<{
     candidates: ForkCandidate[];
     skipped: ScanReport['skipped'];
@@ -38,44 +38,32 @@ export function createScanActivities({ orm }: ActivityDeps) {
     const limit = input.limit ?? SCAN_BATCH;
     const em = orm.em.fork();
     const { filter, params } = batchFilter('a', input);
-    const rows = await em.execute<{ id: string; portfolio_id: string; unit_id: string }[]>(
-      `select a.id, a.portfolio_id, a.unit_id
-         from accounts a join portfolios p on p.id = a.portfolio_id
+    const rows = await em.execute<{ id: string }[]>(
+      `select a.id from accounts a join portfolios p on p.id = a.portfolio_id
         where a.type = 'gen' and a.status = 'active'
           and a.balance - a.base_balance >= (p.settings->>'forkThreshold')::numeric
-          and (a.last_fork_at is null
-               or a.last_fork_at <= now() - make_interval(hours => coalesce((p.settings->>'forkCoolingHours')::int, 24)))
-          and a.created_at <= now() - make_interval(days => coalesce((p.settings->>'minAccountAgeDays')::int, 0))
           ${filter}
         order by a.id limit ?`,
       [...params, limit],
     );
     if (rows.length === 0) return { candidates: [], skipped: [], nextAfterId: null };
-    const ids = rows.map((r) => r.id);
-    const portfolios = [...new Set(rows.map((r) => r.portfolio_id))];
-    const today = await em.execute<{ portfolio_id: string; n: string; max_per_day: string }[]>(
-      `select p.id as portfolio_id, coalesce((p.settings->>'maxForksPerDay')::int, 5) as max_per_day,
-              (select count(*) from forking_events f where f.portfolio_id = p.id and f.status in ('started','completed')
-                  and f.started_at >= date_trunc('day', now())) as n
-         from portfolios p where p.id = any(?::uuid[])`,
-      [`{${portfolios.join(',')}}`],
-    );
-    const room = new Map(today.map((t) => [t.portfolio_id, Number(t.max_per_day) - Number(t.n)]));
-    const seqs = await em.execute<{ parent_account_id: string; next: string }[]>(
-      `select parent_account_id, max(seq) + 1 as next from forking_events where parent_account_id = any(?::uuid[]) group by 1`,
-      [`{${ids.join(',')}}`],
-    );
-    const nextSeq = new Map(seqs.map((s) => [s.parent_account_id, Number(s.next)]));
+    const at = now();
+    const loaded = await loadForkFacts(em, rows.map((r) => r.id), { now: at });
+    // Forks this batch will start count toward each portfolio's daily limit.
+    const startedNow = new Map<string, number>();
     const candidates: ForkCandidate[] = [];
     const skipped: ScanReport['skipped'] = [];
-    for (const r of rows) {
-      const left = room.get(r.portfolio_id) ?? 0;
-      if (left <= 0) {
-        skipped.push({ id: r.id, type: 'fork', reason: 'the portfolio reached its forks-per-day limit' });
+    for (const { id } of rows) {
+      const f = loaded.get(id);
+      if (!f) continue;
+      const extra = startedNow.get(f.portfolioId) ?? 0;
+      const decision = decideFork({ ...f.facts, forksToday: f.facts.forksToday + extra }, f.settings, at);
+      if (!decision.eligible) {
+        skipped.push({ id, type: 'fork', reason: decision.reasons.join('; ') });
         continue;
       }
-      room.set(r.portfolio_id, left - 1);
-      candidates.push({ accountId: r.id, portfolioId: r.portfolio_id, unitId: r.unit_id, seq: nextSeq.get(r.id) ?? 1 });
+      startedNow.set(f.portfolioId, extra + 1);
+      candidates.push({ accountId: id, portfolioId: f.portfolioId, unitId: f.unitId, seq: f.nextSeq });
     }
     return { candidates, skipped, nextAfterId: rows.length === limit ? rows[rows.length - 1]!.id : null };
   }
@@ -85,36 +73,35 @@ export function createScanActivities({ orm }: ActivityDeps) {
     skipped: ScanReport['skipped'];
   }> {
     const em = orm.em.fork();
-    const rows = await em.execute<{ id: string; portfolio_id: string; created_at: string; total: string; settings: PortfolioSettings; last_merge: string | null }[]>(
-      `select u.id, u.portfolio_id, u.created_at, t.total, p.settings,
-              (select max(m.completed_at) from merging_events m where m.portfolio_id = u.portfolio_id and m.status = 'completed') as last_merge
-         from units u
+    const rows = await em.execute<{ id: string }[]>(
+      `select u.id from units u
          join portfolios p on p.id = u.portfolio_id
          join lateral (select sum(a.balance) as total from accounts a where a.unit_id = u.id) t on true
         where u.kind = 'forked' and u.status = 'active' ${input.portfolioId ? 'and u.portfolio_id = ?' : ''}
-          and t.total >= (p.settings->>'mergeThreshold')::numeric`,
+          and t.total >= (p.settings->>'mergeThreshold')::numeric
+        order by u.id`,
       input.portfolioId ? [input.portfolioId] : [],
     );
-    const byPortfolio = new Map<string, typeof rows>();
-    for (const r of rows) byPortfolio.set(r.portfolio_id, [...(byPortfolio.get(r.portfolio_id) ?? []), r]);
-    const candidates: MergeCandidateRef[] = [];
+    // A scan's merges all count their cooling period from the scan's start.
+    const reference = new Date(input.scanStartedAt);
+    const byPortfolio = new Map<string, LoadedMerge[]>();
     const skipped: ScanReport['skipped'] = [];
-    const scanStart = new Date(input.scanStartedAt).getTime();
-    for (const [portfolioId, list] of byPortfolio) {
-      const settings = withDefaults(list[0]!.settings);
-      const last = list[0]!.last_merge ? pgDate(list[0]!.last_merge).getTime() : null;
-      if (last !== null && scanStart - last < settings.mergeCoolingHours * 3_600_000) {
-        for (const r of list) skipped.push({ id: r.id, type: 'merge', reason: `the portfolio's last merge is within the ${settings.mergeCoolingHours} h cooling period` });
+    for (const { id } of rows) {
+      const loaded = await loadMergeFacts(em, id, { now: reference, coolingReference: reference });
+      const decision = decideMerge({ candidate: loaded.candidate, lastMergeAt: loaded.lastMergeAt, sources: [] }, loaded.settings, reference);
+      if (!decision.eligible) {
+        skipped.push({ id, type: 'merge', reason: decision.reasons.join('; ') });
         continue;
       }
-      const ranked = rankMergeCandidates(
-        list.map((r) => ({ unitId: r.id, kind: 'forked' as const, status: 'active', total: fromDb(r.total), createdAt: pgDate(r.created_at) })),
-        settings,
-      );
-      const chosen = new Set(ranked.map((c) => c.unitId));
-      for (const r of list) {
-        if (chosen.has(r.id)) candidates.push({ unitId: r.id, portfolioId });
-        else skipped.push({ id: r.id, type: 'merge', reason: `beyond the ${settings.maxMergesPerScan} merges a scan may start` });
+      byPortfolio.set(loaded.portfolioId, [...(byPortfolio.get(loaded.portfolioId) ?? []), loaded]);
+    }
+    const candidates: MergeCandidateRef[] = [];
+    for (const [portfolioId, list] of byPortfolio) {
+      const settings = list[0]!.settings;
+      const chosen = new Set(rankMergeCandidates(list.map((l) => l.candidate), settings).map((c) => c.unitId));
+      for (const l of list) {
+        if (chosen.has(l.unitId)) candidates.push({ unitId: l.unitId, portfolioId });
+        else skipped.push({ id: l.unitId, type: 'merge', reason: `beyond the ${settings.maxMergesPerScan} merges a scan may start` });
       }
     }
     return { candidates, skipped };

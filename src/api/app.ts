@@ -7,6 +7,7 @@ import type { ApiKeyService } from '../services/api-keys';
 import type { AuditLogService } from '../services/audit-log';
 import type { IntegrityService } from '../services/integrity';
 import type { OperationsService } from '../services/operations';
+import type { ProtocolService } from '../services/protocols';
 import type { ScheduleService } from '../schedules';
 import type { ProjectionService } from '../services/projections';
 import type { PortfolioService } from '../services/portfolios';
@@ -34,6 +35,7 @@ export interface AppDeps {
   apiKeys: ApiKeyService;
   audit: AuditLogService;
   operations: OperationsService;
+  protocols: ProtocolService;
   schedules: ScheduleService;
   projections: ProjectionService;
   readiness(): Promise<Readiness>;

@@ -8,6 +8,9 @@ export type Buckets = Record<Bucket, Decimal>;
 /** A change per bucket; missing buckets are unchanged. */
 export type BucketDelta = Partial<Record<Bucket, Decimal>>;
 
+/** Open positions: what a merge closes to cash (a tax reserve is not a position). */
+export const POSITION_BUCKETS = ['contracts', 'leaps'] as const satisfies readonly Bucket[];
+
 /** Order in which a debit larger than cash closes positions. */
 export const DEBIT_ORDER: readonly Bucket[] = ['cash', 'contracts', 'leaps', 'reserve'];
 
@@ -68,7 +71,7 @@ export interface ActivityEffect {
   baseBalanceDelta: Decimal;
 }
 
-/** What one activity does to an account's buckets and base balance (DOMAIN.md section 2). */
+/** What one activity does to an account's buckets and base balance (docs/domain.md section 2). */
 export function activityEffect(
   type: ActivityType,
   amount: Decimal,

@@ -22,7 +22,7 @@ export interface Eligibility {
 
 const HOUR = 3_600_000;
 
-/** DOMAIN.md section 3: every reason a fork may not start now (empty when eligible). */
+/** docs/domain.md section 3: every reason a fork may not start now (empty when eligible). */
 export function forkEligibility(
   account: ForkCandidate,
   settings: PortfolioSettings,
@@ -39,7 +39,7 @@ export function forkEligibility(
     reasons.push(`last fork is within the ${settings.forkCoolingHours} h cooling period`);
   }
   if (ctx.forksToday >= settings.maxForksPerDay) {
-    reasons.push(`portfolio already had ${ctx.forksToday} forks today (max ${settings.maxForksPerDay})`);
+    reasons.push(`the portfolio reached its forks-per-day limit (${ctx.forksToday} of ${settings.maxForksPerDay} today)`);
   }
   if (ctx.now.getTime() - account.createdAt.getTime() < settings.minAccountAgeDays * 24 * HOUR) {
     reasons.push(`account is younger than ${settings.minAccountAgeDays} days`);
@@ -60,4 +60,26 @@ export function forkPlan(surplusAmount: Decimal, settings: PortfolioSettings): F
   const [retained, forkAmount] = splitAmount(surplusAmount, new Dec(settings.parentRetainPct));
   const [childGen, childCom] = splitAmount(forkAmount, new Dec(settings.childGenPct));
   return { surplus: surplusAmount, retained, forkAmount, childGen, childCom };
+}
+
+/**
+ * Everything the fork rule reads, as loaded by one fact loader for the dry
+ * run, the workflow's first step and the scan alike.
+ */
+export interface ForkFacts {
+  account: ForkCandidate;
+  /** Forks of the portfolio started or completed since midnight in its time zone (this run excluded). */
+  forksToday: number;
+}
+
+export interface ForkDecision extends Eligibility {
+  surplus: Decimal;
+  plan: ForkPlan;
+}
+
+/** The one fork decision: eligibility and the plan it would run. */
+export function decideFork(facts: ForkFacts, settings: PortfolioSettings, now: Date): ForkDecision {
+  const eligibility = forkEligibility(facts.account, settings, { now, forksToday: facts.forksToday });
+  const s = surplus(facts.account.balance, facts.account.baseBalance);
+  return { ...eligibility, surplus: s, plan: forkPlan(Dec.max(s, 0), settings) };
 }

@@ -10,11 +10,13 @@ export interface MergeCandidate {
   status: string;
   total: Decimal;
   createdAt: Date;
+  /** Statuses of the unit's accounts (every one must be active). */
+  accountStatuses?: string[];
 }
 
 const HOUR = 3_600_000;
 
-/** DOMAIN.md section 4: every reason a unit may not merge now. */
+/** docs/domain.md section 4: every reason a unit may not merge now. */
 export function mergeEligibility(
   unit: MergeCandidate,
   settings: PortfolioSettings,
@@ -23,6 +25,8 @@ export function mergeEligibility(
   const reasons: string[] = [];
   if (unit.kind !== 'forked') reasons.push('only a forked unit merges');
   if (unit.status !== 'active') reasons.push(`unit is ${unit.status}, not active`);
+  const held = (unit.accountStatuses ?? []).filter((s) => s !== 'active');
+  if (unit.status === 'active' && held.length) reasons.push(`an account of the unit is ${held[0]}, not active`);
   if (unit.total.lt(settings.mergeThreshold)) {
     reasons.push(`unit total ${formatMoney(unit.total)} is below the merge threshold ${formatMoney(new Dec(settings.mergeThreshold))}`);
   }
@@ -44,17 +48,70 @@ export interface MergeSource {
   buckets: Buckets;
 }
 
+export interface MergeSourcePlan {
+  accountId: string;
+  /** The source's whole balance. */
+  amount: Decimal;
+  /** Positions closed to cash first: contracts and LEAPS (a tax reserve stays a reserve). */
+  closePositions: Decimal;
+  /** The part that moves as cash (everything but the reserve). */
+  cash: Decimal;
+  /** The tax reserve, moved into the target's reserve. */
+  reserve: Decimal;
+}
+
 export interface MergePlan {
-  sources: { accountId: string; amount: Decimal; closePositions: Decimal }[];
+  sources: MergeSourcePlan[];
   total: Decimal;
 }
 
-/** Every source's whole balance moves; its positions (everything not in cash) are closed first. */
+/**
+ * Every source's whole balance moves. Its positions (contracts and LEAPS) are
+ * closed to cash first; its tax reserve is not a position and moves as a
+ * reserve into the target's reserve bucket.
+ */
 export function mergePlan(sources: MergeSource[]): MergePlan {
-  const planned = sources.map((s) => ({
-    accountId: s.accountId,
-    amount: balanceOf(s.buckets),
-    closePositions: balanceOf(s.buckets).minus(s.buckets.cash),
-  }));
+  const planned = sources.map((s) => {
+    const closePositions = s.buckets.contracts.plus(s.buckets.leaps);
+    return {
+      accountId: s.accountId,
+      amount: balanceOf(s.buckets),
+      closePositions,
+      cash: s.buckets.cash.plus(closePositions),
+      reserve: s.buckets.reserve,
+    };
+  });
   return { sources: planned, total: sum(planned.map((p) => p.amount)) };
+}
+
+/** A unit above the merging one, nearest first, as seen under its lock. */
+export interface AncestorUnit {
+  unitId: string;
+  status: string;
+  comAccountId: string | null;
+}
+
+/**
+ * Where a merge's money lands: the Com-Acc of the nearest ancestor unit that
+ * is active. A parent that is itself merging or merged is skipped (its own
+ * money is on its way up the same chain). Null when no ancestor qualifies.
+ */
+export function mergeTarget(ancestors: AncestorUnit[]): { unitId: string; comAccountId: string } | null {
+  const target = ancestors.find((u) => u.status === 'active' && u.comAccountId);
+  return target ? { unitId: target.unitId, comAccountId: target.comAccountId! } : null;
+}
+
+export interface MergeFacts {
+  candidate: MergeCandidate;
+  lastMergeAt: Date | null;
+  sources: MergeSource[];
+}
+
+export interface MergeDecision extends Eligibility {
+  plan: MergePlan;
+}
+
+/** The one merge decision: eligibility and the plan it would run. `now` is the cooling reference. */
+export function decideMerge(facts: MergeFacts, settings: PortfolioSettings, now: Date): MergeDecision {
+  return { ...mergeEligibility(facts.candidate, settings, { now, lastMergeAt: facts.lastMergeAt }), plan: mergePlan(facts.sources) };
 }

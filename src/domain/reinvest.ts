@@ -25,7 +25,7 @@ export interface MarketInputs {
 
 export type Regime = 'high-volatility' | 'falling' | 'rising-calm' | 'neutral';
 
-/** DOMAIN.md section 5: the dynamic strategy's choice, first matching rule wins. */
+/** docs/domain.md section 5: the dynamic strategy's choice, first matching rule wins. */
 export function chooseDynamicStrategy(m: MarketInputs): { regime: Regime; strategy: FixedStrategy } {
   const vol = new Dec(m.volatility);
   const volAvg = new Dec(m.volatilityAvg1y);
@@ -69,3 +69,33 @@ export function reinvestmentPlan(buckets: Buckets, settings: PortfolioSettings, 
   const [contracts, leaps] = splitAmount(invested, new Dec(STRATEGY_SPLITS[strategy].contracts));
   return { reinvestable: cents(reinvestable), reserve, contracts, leaps, strategy, skipped: false };
 }
+
+/** Every reason an account may not be reinvested (empty when it may). */
+export function reinvestEligibility(account: { type: string; status: string }): string[] {
+  const reasons: string[] = [];
+  if (account.type !== 'rev' && account.type !== 'com') reasons.push('only a Rev-Acc or a Com-Acc is reinvested');
+  if (account.status !== 'active') reasons.push(`account is ${account.status}, not active`);
+  return reasons;
+}
+
+export interface StrategyChoice {
+  /** As requested or configured: a fixed strategy or `dynamic`. */
+  requested: StrategyName;
+  strategy: FixedStrategy;
+  regime: Regime | null;
+}
+
+/**
+ * The strategy a reinvestment runs: the one requested, else the portfolio's;
+ * `dynamic` resolves through the market regime (the caller loads the market
+ * inputs only when `needsMarket` says so).
+ */
+export function chooseStrategy(requested: StrategyName, market: MarketInputs | null): StrategyChoice {
+  if (requested !== 'dynamic') return { requested, strategy: requested, regime: null };
+  if (!market) throw new Error('the dynamic strategy needs market inputs');
+  const { strategy, regime } = chooseDynamicStrategy(market);
+  return { requested, strategy, regime };
+}
+
+/** The stored name of a choice: `standard`, or `dynamic:aggressive`. */
+export const strategyLabel = (c: StrategyChoice): string => (c.requested === 'dynamic' ? `dynamic:${c.strategy}` : c.strategy);

@@ -61,6 +61,9 @@ export interface PostResult {
 
 const RETRYABLE_PG_CODES = new Set(['40001', '40P01']);
 
+/** Account statuses that end an account's life: it holds nothing and no entry touches it. */
+export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(['merged', 'closed']);
+
 interface AccountSqlRow {
   id: string; portfolio_id: string; unit_id: string | null; type: LockedAccount['type']; status: string;
   base_balance: string; cash: string; contracts: string; leaps: string; reserve: string; created_at: string;
@@ -109,6 +112,10 @@ export class LedgerService {
     if (existing) return { entryId: existing, created: false };
     for (const a of accounts.values()) {
       if (a.portfolioId !== req.portfolioId) throw new DomainError('InvariantViolation', 'an entry cannot span portfolios');
+      // Money never lands in (or leaves) an account whose life is over: a merge chose its target wrongly otherwise.
+      if (TERMINAL_STATUSES.has(a.status)) {
+        throw new DomainError('InvariantViolation', `account ${a.id} is ${a.status}; no money moves to or from it`, { accountId: a.id });
+      }
     }
     const plan = req.plan(accounts);
     const deltas = validatePlan(plan, accounts);

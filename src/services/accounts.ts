@@ -19,7 +19,6 @@ export interface ActivityCommand {
 }
 
 export interface ActivityResponse {
-  status: number;
   body: { entryId: string; account: AccountView };
   /** True when this is the stored response of an earlier request with the same key. */
   replayed: boolean;
@@ -121,21 +120,21 @@ export class AccountService {
         'insert into idempotent_requests (scope, request_hash, status_code, response) values (?, ?, ?, ?::jsonb)',
         [scope, requestHash, 201, JSON.stringify(body)],
       );
-      return { status: 201, body, replayed: false };
+      return { body, replayed: false };
     });
     // Null: a concurrent request with the same key committed first.
     return result ?? (await this.storedResponse(scope, requestHash))!;
   }
 
   private async storedResponse(scope: string, requestHash: string): Promise<ActivityResponse | null> {
-    const [row] = await this.orm.em.fork().execute<{ request_hash: string; status_code: number; response: ActivityResponse['body'] }[]>(
-      'select request_hash, status_code, response from idempotent_requests where scope = ?', [scope],
+    const [row] = await this.orm.em.fork().execute<{ request_hash: string; response: ActivityResponse['body'] }[]>(
+      'select request_hash, response from idempotent_requests where scope = ?', [scope],
     );
     if (!row) return null;
     if (row.request_hash !== requestHash) {
       throw new DomainError('IdempotencyConflict', 'this Idempotency-Key was already used with a different request body');
     }
-    return { status: row.status_code, body: row.response, replayed: true };
+    return { body: row.response, replayed: true };
   }
 
   async entries(accountId: string, limit: number, cursor?: string): Promise<{ items: EntryItem[]; nextCursor: string | null }> {

@@ -14,7 +14,7 @@ export interface IntegrityReport {
 }
 
 /**
- * Proves the ledger invariants of DOMAIN.md section 6 for one portfolio from
+ * Proves the ledger invariants of docs/domain.md section 6 for one portfolio from
  * the stored rows (never from the services' own bookkeeping).
  */
 export class IntegrityService {
@@ -56,6 +56,27 @@ export class IntegrityService {
       await q(`select count(*) as n from accounts where portfolio_id = ? and type <> 'external'
         and (cash < 0 or contracts < 0 or leaps < 0 or reserve < 0)`),
       'all buckets are non-negative',
+    );
+    add(
+      'no-money-outside-active-accounts',
+      await q(`select count(*) as n from accounts a
+        where a.portfolio_id = ? and a.unit_id is not null and a.status <> 'active'
+          and (a.cash <> 0 or a.contracts <> 0 or a.leaps <> 0 or a.reserve <> 0)
+          and not (a.status = 'forking' and exists (
+                     select 1 from forking_events f where f.status = 'started'
+                        and a.id in (f.parent_account_id, f.new_gen_account_id, f.new_com_account_id)))
+          and not (a.status = 'merging' and exists (
+                     select 1 from merging_events m where m.status = 'started' and m.unit_id = a.unit_id))`),
+      'all money sits in active accounts (or in accounts a running fork or merge holds)',
+    );
+    add(
+      'held-accounts-have-running-operation',
+      await q(`select count(*) as n from accounts a
+        where a.portfolio_id = ? and a.status in ('forking', 'merging')
+          and not exists (select 1 from forking_events f where f.status = 'started'
+                             and a.id in (f.parent_account_id, f.new_gen_account_id, f.new_com_account_id))
+          and not exists (select 1 from merging_events m where m.status = 'started' and m.unit_id = a.unit_id)`),
+      'all accounts held in forking or merging belong to a running operation',
     );
     add(
       'hierarchy-consistent',

@@ -3,7 +3,7 @@ import { bufferRequired } from '../domain/buckets';
 import { fromDb, formatMoney } from '../domain/money';
 import { pgIso } from '../db/sql';
 
-/** An account as the API shows it (API.md); amounts as decimal strings. */
+/** An account as the API shows it (docs/api.md); amounts as decimal strings. */
 export interface AccountView {
   id: string;
   portfolioId: string;

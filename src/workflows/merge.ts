@@ -1,24 +1,47 @@
-import { workflowInfo } from '@temporalio/workflow';
-import type { MergeInput, OperationResult } from '../shared/operations';
-import { brokerSteps, steps, undos } from './proxies';
+import { patched, workflowInfo } from '@temporalio/workflow';
+import type { MergeContext, MergeInput, OperationResult } from '../shared/operations';
+import { PATCHES } from './patches';
+import { broker, db, undo } from './proxies';
 import { Saga } from './saga';
 
-/** DOMAIN.md section 4: a forked unit's whole balance moves into its parent unit's Com-Acc, all or nothing. */
+/**
+ * docs/domain.md section 4: a forked unit's whole balance moves into the
+ * Com-Acc of its nearest active ancestor unit, all or nothing. The move
+ * decides the target under its locks; the broker transfer follows it.
+ */
 export async function merge(input: MergeInput): Promise<OperationResult> {
   const saga = new Saga();
   const { workflowId, runId } = workflowInfo();
-  const ctx = await saga.step('check-eligibility', () => steps.mergeBegin({ ...input, workflowId, runId }));
-  saga.onFailure('release-unit', (reason) => undos.mergeAbort(ctx, reason));
+  const run = { workflowId, runId };
+  if (patched(PATCHES.mergeTargetUnderLock)) {
+    return saga.run(async () => {
+      const ctx = await saga.step('check-eligibility', () => db.mergeBegin({ ...input, ...run }), (reason) => undo.mergeRelease(run, reason));
+      await saga.step('broker-close-positions', () => broker.mergeBrokerClosePositions(ctx), () => undo.mergeBrokerReopenPositions(ctx));
+      await saga.step('close-positions', () => db.mergeClosePositions(ctx), () => undo.mergeReopenPositions(ctx));
+      const target = await saga.step('move-balances', () => db.mergeMoveBalances(ctx), () => undo.mergeMoveBack(ctx));
+      const moved = { ...ctx, ...target };
+      await saga.step('broker-transfer', () => broker.mergeBrokerTransfer(moved), () => undo.mergeReverseBrokerTransfer(moved));
+      await saga.step('complete', () => db.mergeComplete(moved));
+      return summary(saga, moved);
+    });
+  }
+  // Runs started before the patch: release registered after the first step, broker transfer before the move.
+  const ctx = await saga.step('check-eligibility', () => db.mergeBegin({ ...input, ...run }));
+  saga.onFailure('release-unit', (reason) => undo.mergeAbort(ctx, reason));
   return saga.run(async () => {
-    await saga.step('broker-close-positions', () => brokerSteps.mergeBrokerClosePositions(ctx), () => undos.mergeBrokerReopenPositions(ctx));
-    await saga.step('close-positions', () => steps.mergeClosePositions(ctx), () => undos.mergeReopenPositions(ctx));
-    await saga.step('broker-transfer', () => brokerSteps.mergeBrokerTransfer(ctx), () => undos.mergeReverseBrokerTransfer(ctx));
-    await saga.step('move-balances', () => steps.mergeMoveBalances(ctx), () => undos.mergeMoveBack(ctx));
-    await saga.step('complete', () => steps.mergeComplete(ctx));
-    return {
-      status: 'completed',
-      steps: saga.steps,
-      summary: { unitId: ctx.unitId, targetAccountId: ctx.targetAccountId, targetUnitId: ctx.targetUnitId, total: ctx.total, sources: ctx.sources },
-    };
+    await saga.step('broker-close-positions', () => broker.mergeBrokerClosePositions(ctx), () => undo.mergeBrokerReopenPositions(ctx));
+    await saga.step('close-positions', () => db.mergeClosePositions(ctx), () => undo.mergeReopenPositions(ctx));
+    await saga.step('broker-transfer', () => broker.mergeBrokerTransfer(ctx), () => undo.mergeReverseBrokerTransfer(ctx));
+    await saga.step('move-balances', () => db.mergeMoveBalances(ctx), () => undo.mergeMoveBack(ctx));
+    await saga.step('complete', () => db.mergeComplete(ctx));
+    return summary(saga, ctx);
   });
+}
+
+function summary(saga: Saga, ctx: MergeContext): OperationResult {
+  return {
+    status: 'completed',
+    steps: saga.steps,
+    summary: { unitId: ctx.unitId, targetAccountId: ctx.targetAccountId, targetUnitId: ctx.targetUnitId, total: ctx.total, sources: ctx.sources },
+  };
 }

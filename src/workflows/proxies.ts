@@ -1,11 +1,9 @@
 import { ActivityCancellationType, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { DOMAIN_ERROR_TYPES } from '../domain/errors';
 
-/** Business rejections: retrying cannot help. */
-export const BUSINESS_ERRORS = [
-  'ValidationError', 'NotFound', 'AccountNotFound', 'InsufficientFunds', 'WithdrawalNotAllowed', 'BufferViolation',
-  'NotEligible', 'Conflict', 'IdempotencyConflict', 'InvariantViolation', 'Compensated', 'BrokerRejected',
-];
+/** Business rejections: retrying cannot help. Every type of the domain's error catalogue. */
+export const BUSINESS_ERRORS: string[] = [...DOMAIN_ERROR_TYPES];
 
 /*
  * Steps in our own database run as local activities: each is one short,
@@ -18,23 +16,26 @@ export const BUSINESS_ERRORS = [
  * them, times them out, and a cancellation is seen while one is in flight.
  */
 
-/** Forward steps: bounded retries with backoff, then the saga compensates. */
-export const steps = proxyLocalActivities<Activities>({
+/** Database steps: bounded retries with backoff, then the saga compensates. */
+export const db = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30s',
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 8, nonRetryableErrorTypes: BUSINESS_ERRORS },
 });
 
 /** Broker calls: a short timeout so a hung call is retried. */
-export const brokerSteps = proxyActivities<Activities>({
+export const broker = proxyActivities<Activities>({
   startToCloseTimeout: '10s',
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 8, nonRetryableErrorTypes: BUSINESS_ERRORS },
 });
 
-/** Undos: retried until they succeed (compensation must finish), with capped backoff. */
-export const undos = proxyLocalActivities<Activities>({
+/**
+ * Undos: retried until they succeed (compensation must finish), with capped
+ * backoff. The undo activities throw every failure as retryable and log an
+ * alert per failed attempt; no error type stops the retries.
+ */
+export const undo = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30s',
-  // No maximumAttempts: unlimited.
-  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: ['InvariantViolation'] },
+  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '30s' },
 });

@@ -1,9 +1,7 @@
-import {
-  ApplicationFailure, CancellationScope, defineQuery, isCancellation, log, setHandler,
-} from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, log, setHandler } from '@temporalio/workflow';
+import { DOMAIN_ERROR_TYPES } from '../domain/errors';
 import { COMPENSATED, type StepRecord } from '../shared/operations';
-
-export const progressQuery = defineQuery<{ steps: StepRecord[] }>('progress');
+import { progressQuery } from '../shared/queries';
 
 type Undo = (reason: string) => Promise<unknown>;
 
@@ -48,7 +46,10 @@ export class Saga {
 
   /**
    * Runs `body`; on failure compensates and ends the workflow as
-   * `Compensated` (or cancelled, when it was a cancellation).
+   * `Compensated` (or cancelled, when it was a cancellation). A business
+   * rejection before any step completed (the first step refused, say
+   * NotEligible) ends the workflow with that rejection itself, after the
+   * first step's release has run.
    */
   async run<T>(body: () => Promise<T>): Promise<T> {
     try {
@@ -56,8 +57,9 @@ export class Saga {
     } catch (err) {
       const cancelled = isCancellation(err);
       const reason = cancelled ? 'cancelled by an operator' : failureMessage(err);
+      const refused = !this.steps.some((s) => s.status === 'completed') && isBusinessRejection(err);
       await this.compensate(reason);
-      if (cancelled) throw err;
+      if (cancelled || refused) throw err;
       throw ApplicationFailure.create({
         type: COMPENSATED,
         message: `compensated: ${reason}`,
@@ -77,6 +79,7 @@ export class Saga {
           await undo.run(reason);
           this.mark(name, 'compensated');
         } catch (err) {
+          // Undos retry until they succeed; reaching here means the retries were stopped (the run is being terminated).
           this.mark(name, 'failed');
           log.error('compensation step failed; the operation needs an operator', { step: undo.name, reason, error: failureMessage(err) });
           throw ApplicationFailure.create({ type: 'CompensationFailed', message: `undo of ${undo.name} failed`, nonRetryable: true, cause: err as Error });
@@ -84,6 +87,13 @@ export class Saga {
       }
     });
   }
+}
+
+const BUSINESS: ReadonlySet<string> = new Set(DOMAIN_ERROR_TYPES);
+
+function isBusinessRejection(err: unknown): boolean {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  return cause instanceof ApplicationFailure && BUSINESS.has(cause.type ?? '');
 }
 
 function failureMessage(err: unknown): string {

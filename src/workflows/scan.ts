@@ -13,7 +13,7 @@ const acts = proxyActivities<Activities>({
 const REPORT_CAP = 200;
 
 /**
- * The threshold scan (DOMAIN.md sections 3 and 4): finds Gen-Accs whose
+ * The threshold scan (docs/domain.md sections 3 and 4): finds Gen-Accs whose
  * surplus reached the fork threshold and forked units that reached the merge
  * threshold, and starts their workflows under business-key ids. Batches of
  * candidates; continues as new before the history grows large.

@@ -62,7 +62,7 @@ describe('threshold scan', () => {
     await h.activity(p.gen, 'premium', '60000.00');
     const scan = await h.waitFor((await api.call('POST', '/v1/scans', { body: { portfolioId: p.id } })).body.operationId);
     expect(scan.result.started).toEqual([]);
-    expect(scan.result.skipped).toEqual([{ id: p.gen, type: 'fork', reason: 'the portfolio reached its forks-per-day limit' }]);
+    expect(scan.result.skipped).toEqual([{ id: p.gen, type: 'fork', reason: 'the portfolio reached its forks-per-day limit (0 of 0 today)' }]);
   });
 
   it('404s a scan of an unknown portfolio and 400s a bad kind', async () => {

@@ -192,3 +192,70 @@ describe('reinvestment compensation', () => {
     expect((await h.integrity(p.id)).ok).toBe(true);
   });
 });
+
+describe('the first step and the undos', () => {
+  it('releases the parent when forkBegin committed its hold and then reported a failure', async () => {
+    const p = await h.portfolio();
+    await h.activity(p.gen, 'premium', '50001.01');
+    Object.assign(fault, { step: 'forkBegin', when: 'after' });
+    const op = await h.waitFor((await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} })).body.operationId);
+    expect(op.status).toBe('compensated');
+    expect(op.steps.find((s: { name: string }) => s.name === 'undo:check-eligibility')).toMatchObject({ status: 'compensated' });
+    expect(await h.account(p.gen)).toMatchObject({ balance: '170001.01', status: 'active' });
+    expect((await eventRow('forking_events', op.operationId)).status).toBe('compensated');
+    expect((await h.integrity(p.id)).ok).toBe(true);
+  });
+
+  it('releases the parent when a fork is cancelled during its first step', async () => {
+    const p = await h.portfolio();
+    await h.activity(p.gen, 'premium', '50001.01');
+    Object.assign(fault, { step: 'forkBegin', delayMs: 1500 });
+    const started = await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} });
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await api.call('POST', `/v1/operations/${started.body.operationId}/cancel`, { key: api.keys.operator })).status).toBe(202);
+    const op = await h.waitFor(started.body.operationId);
+    expect(op.status).toBe('cancelled');
+    expect(await h.netOf(op.operationId)).toEqual([]);
+    expect(await h.account(p.gen)).toMatchObject({ balance: '170001.01', status: 'active' });
+    expect((await h.integrity(p.id)).ok).toBe(true);
+  });
+
+  it('releases the unit when mergeBegin committed its hold and then reported a failure', async () => {
+    const p = await h.portfolio();
+    await h.activity(p.gen, 'premium', '50001.01');
+    const forked = (await h.waitFor((await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} })).body.operationId)).result.summary;
+    await h.activity(forked.newGenAccountId, 'premium', '449998.99');
+    Object.assign(fault, { step: 'mergeBegin', when: 'after' });
+    const op = await h.waitFor((await api.call('POST', `/v1/units/${forked.newUnitId}/merge`, { body: {} })).body.operationId);
+    expect(op.status).toBe('compensated');
+    expect(await h.account(forked.newGenAccountId)).toMatchObject({ status: 'active' });
+    expect(await h.account(forked.newComAccountId)).toMatchObject({ status: 'active' });
+    expect((await eventRow('merging_events', op.operationId)).status).toBe('compensated');
+    expect((await h.integrity(p.id)).ok).toBe(true);
+  });
+
+  it('records the compensation when reinvestBegin committed and then reported a failure', async () => {
+    const p = await h.portfolio();
+    await h.activity(p.rev, 'premium', '10000.00');
+    Object.assign(fault, { step: 'reinvestBegin', when: 'after' });
+    const op = await h.waitFor((await api.call('POST', `/v1/accounts/${p.rev}/reinvest`, { body: { quarter: '2026Q3' } })).body.operationId);
+    expect(op.status).toBe('compensated');
+    expect((await eventRow('reinvestment_events', op.operationId)).status).toBe('compensated');
+    expect(await h.netOf(op.operationId)).toEqual([]);
+  });
+
+  it('retries a failing undo until it succeeds: a broker that rejects the reversal three times', async () => {
+    const p = await h.portfolio();
+    await h.activity(p.gen, 'premium', '50001.01');
+    await injectBrokerFault(db.orm, 'transferCash', 1, 'reject');
+    await injectBrokerFault(db.orm, 'reverseTransfer', 3, 'reject');
+    const op = await h.waitFor((await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} })).body.operationId);
+    expect(op.status).toBe('compensated');
+    expect(op.steps.filter((s: { name: string }) => s.name.startsWith('undo:')).every((s: { status: string }) => s.status === 'compensated')).toBe(true);
+    const [left] = await db.orm.em.fork().execute<{ remaining: number }[]>(`select remaining from paper_broker_faults where operation = 'reverseTransfer'`);
+    expect(Number(left!.remaining)).toBe(0);
+    expect(await h.netOf(op.operationId)).toEqual([]);
+    expect(await h.account(p.gen)).toMatchObject({ balance: '170001.01', status: 'active' });
+    expect((await h.integrity(p.id)).ok).toBe(true);
+  });
+});

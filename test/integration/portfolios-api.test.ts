@@ -222,8 +222,8 @@ describe('errors, auth and integrity', () => {
     expect(integrity.status).toBe(200);
     expect(integrity.body.ok).toBe(true);
     expect(integrity.body.checks.map((c: { name: string }) => c.name)).toEqual([
-      'ledger-balanced', 'cached-balances-match-postings', 'no-negative-bucket', 'hierarchy-consistent',
-      'completed-operations-have-entries', 'audit-chain-intact',
+      'ledger-balanced', 'cached-balances-match-postings', 'no-negative-bucket', 'no-money-outside-active-accounts',
+      'held-accounts-have-running-operation', 'hierarchy-consistent', 'completed-operations-have-entries', 'audit-chain-intact',
     ]);
     const audit = await api.call('GET', `/v1/audit?portfolioId=${p.id}`);
     expect(audit.body.items.map((i: { action: string }) => i.action)).toEqual([

@@ -144,5 +144,10 @@ describe('projection limits: input it cannot compute exactly is a 422 that says 
     const ok = await service.predictedImpactFields(p.id, p.gen, money('50001.01'));
     expect(ok).toMatchObject({ predictedImpact: { horizonYears: 5, withFork: { total: expect.any(String) } } });
 
+    // Through the API: still a 200 dry run, with the reason in place of the impact.
+    const dry = await api.call('POST', `/v1/accounts/${huge.gen}/fork`, { body: { dryRun: true } });
+    expect(dry.status).toBe(200);
+    expect(dry.body).toMatchObject({ eligible: true, surplus: '50001.01', predictedImpactUnavailable: (fields as { predictedImpactUnavailable: string }).predictedImpactUnavailable });
+    expect(dry.body.predictedImpact).toBeUndefined();
   });
 });

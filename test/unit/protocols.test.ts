@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { forkEligibility, forkPlan } from '../../src/domain/fork';
-import { mergeEligibility, mergePlan, rankMergeCandidates } from '../../src/domain/merge';
+import { mergeEligibility, mergePlan, mergeTarget, rankMergeCandidates } from '../../src/domain/merge';
 import { Dec, formatMoney, money } from '../../src/domain/money';
 import { chooseDynamicStrategy, reinvestmentPlan } from '../../src/domain/reinvest';
 import { defaultSettings, resolveSettings } from '../../src/domain/settings';
@@ -35,7 +35,7 @@ describe('fork', () => {
     );
     expect(r.eligible).toBe(false);
     expect(r.reasons).toHaveLength(5);
-    expect(r.reasons.join('; ')).toMatch(/forking.*49999\.99.*cooling.*5 forks.*younger/);
+    expect(r.reasons.join('; ')).toMatch(/forking.*49999\.99.*cooling.*forks-per-day limit \(5 of 5.*younger/);
   });
 
   it('is eligible exactly at the threshold and after the cooling period', () => {
@@ -71,16 +71,29 @@ describe('merge', () => {
     expect(ranked.map((r) => r.unitId)).toEqual(['b', 'c']);
   });
 
-  it('moves every source whole, closing positions first', () => {
+  it('moves every source whole, closing positions first; a tax reserve stays a reserve', () => {
     const p = mergePlan([
       { accountId: 'g', buckets: { cash: money('100.00'), contracts: money('200000.00'), leaps: money('50.00'), reserve: money('0') } },
       { accountId: 'c', buckets: { cash: money('300000.00'), contracts: money('0'), leaps: money('0'), reserve: money('1.00') } },
     ]);
     expect(formatMoney(p.total)).toBe('500151.00');
-    expect(p.sources.map((s) => [formatMoney(s.amount), formatMoney(s.closePositions)])).toEqual([
-      ['200150.00', '200050.00'],
-      ['300001.00', '1.00'],
+    expect(p.sources.map((s) => [formatMoney(s.amount), formatMoney(s.closePositions), formatMoney(s.cash), formatMoney(s.reserve)])).toEqual([
+      ['200150.00', '200050.00', '200150.00', '0.00'],
+      ['300001.00', '0.00', '300000.00', '1.00'],
     ]);
+  });
+
+  it('refuses a unit one of whose accounts is held by another workflow', () => {
+    const r = mergeEligibility({ ...unit, accountStatuses: ['active', 'reinvesting'] }, settings, { now, lastMergeAt: null });
+    expect(r.reasons).toEqual(['an account of the unit is reinvesting, not active']);
+  });
+
+  it('merges into the nearest active ancestor, skipping a parent that is merging or merged', () => {
+    expect(mergeTarget([{ unitId: 'p', status: 'active', comAccountId: 'pc' }, { unitId: 'r', status: 'active', comAccountId: 'rc' }]))
+      .toEqual({ unitId: 'p', comAccountId: 'pc' });
+    expect(mergeTarget([{ unitId: 'p', status: 'merging', comAccountId: 'pc' }, { unitId: 'g', status: 'merged', comAccountId: 'gc' }, { unitId: 'r', status: 'active', comAccountId: 'rc' }]))
+      .toEqual({ unitId: 'r', comAccountId: 'rc' });
+    expect(mergeTarget([{ unitId: 'p', status: 'merged', comAccountId: 'pc' }])).toBeNull();
   });
 });
 

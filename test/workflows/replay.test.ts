@@ -9,14 +9,25 @@ import { workflowBundle } from '../support/worker';
  * against the current workflow code: a change that breaks determinism for
  * runs already in flight fails here, before it reaches production.
  */
-const dir = join(__dirname, '../histories');
-const files = readdirSync(dir).filter((f) => f.endsWith('.history.b64'));
+/*
+ * `current/` holds histories of today's code; every other folder is named
+ * after the last commit before a workflow change and holds histories of runs
+ * started on that code, which a deploy must still be able to finish.
+ */
+const root = join(__dirname, '../histories');
+const files = readdirSync(root, { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .flatMap((d) => readdirSync(join(root, d.name)).filter((f) => f.endsWith('.history.b64')).map((f) => `${d.name}/${f}`));
 
-it('has recorded histories of every workflow, completed and compensated', () => {
-  expect(files.sort()).toEqual(['fork-compensated.history.b64', 'fork-completed.history.b64', 'merge-completed.history.b64', 'reinvest-completed.history.b64']);
+it('has recorded histories of every protocol workflow, before and after each patch', () => {
+  const protocol = ['fork-compensated.history.b64', 'fork-completed.history.b64', 'merge-completed.history.b64', 'reinvest-completed.history.b64'];
+  expect(files.filter((f) => f.startsWith('a1a2461/')).sort()).toEqual(protocol.map((f) => `a1a2461/${f}`));
+  expect(files.filter((f) => f.startsWith('current/')).sort()).toEqual(
+    [...protocol, 'quarterly-completed.history.b64', 'scan-completed.history.b64'].sort().map((f) => `current/${f}`),
+  );
 });
 
 it.each(files)('replays %s deterministically', async (file) => {
-  const history = proto.api.history.v1.History.decode(Buffer.from(readFileSync(join(dir, file), 'utf8'), 'base64'));
+  const history = proto.api.history.v1.History.decode(Buffer.from(readFileSync(join(root, file), 'utf8'), 'base64'));
   await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, file)).resolves.toBeUndefined();
 });

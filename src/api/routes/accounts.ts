@@ -31,7 +31,8 @@ export function accountRoutes(router: Router, registry: OpenAPIRegistry, deps: A
         headers['idempotency-key'],
         principal.actor,
       );
-      return { status: r.status, body: r.body, headers: { 'Idempotent-Replayed': String(r.replayed) } };
+      // A replay answers exactly as the first request did.
+      return { status: 201, body: r.body, headers: { 'Idempotent-Replayed': String(r.replayed) } };
     },
   });
 

@@ -2,6 +2,7 @@ import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import type { Router } from 'express';
 import { z } from 'zod';
 import { STRATEGY_NAMES } from '../../domain/settings';
+import type { ProtocolOutcome } from '../../services/protocols';
 import type { AppDeps } from '../app';
 import { defineRoute } from '../route';
 import { idParams } from '../schemas';
@@ -35,14 +36,14 @@ export function operationRoutes(router: Router, registry: OpenAPIRegistry, deps:
     method: 'post', path: '/v1/accounts/:id/fork', role: 'operator', summary: 'Fork a Gen-Acc (or dry-run the fork)',
     params: idParams, body: z.object({ reason, dryRun: z.boolean().optional() }).strict(),
     responses: startResponses,
-    handler: async ({ params, body, principal }) => deps.operations.fork(params.id, body, principal.actor),
+    handler: async ({ params, body, principal }) => statusOf(await deps.protocols.fork(params.id, body, principal.actor)),
   });
 
   defineRoute(router, registry, {
     method: 'post', path: '/v1/units/:id/merge', role: 'operator', summary: "Merge a forked unit into its parent unit's Com-Acc",
     params: idParams, body: z.object({ reason, dryRun: z.boolean().optional() }).strict(),
     responses: startResponses,
-    handler: async ({ params, body, principal }) => deps.operations.merge(params.id, body, principal.actor),
+    handler: async ({ params, body, principal }) => statusOf(await deps.protocols.merge(params.id, body, principal.actor)),
   });
 
   defineRoute(router, registry, {
@@ -50,7 +51,7 @@ export function operationRoutes(router: Router, registry: OpenAPIRegistry, deps:
     params: idParams,
     body: z.object({ strategy: z.enum(STRATEGY_NAMES).optional(), quarter: z.string().regex(/^\d{4}Q[1-4]$/, 'must look like 2026Q3').optional(), dryRun: z.boolean().optional() }).strict(),
     responses: startResponses,
-    handler: async ({ params, body, principal }) => deps.operations.reinvest(params.id, body, principal.actor),
+    handler: async ({ params, body, principal }) => statusOf(await deps.protocols.reinvest(params.id, body, principal.actor)),
   });
 
   defineRoute(router, registry, {
@@ -82,7 +83,7 @@ export function operationRoutes(router: Router, registry: OpenAPIRegistry, deps:
     method: 'post', path: '/v1/scans', role: 'operator', summary: 'Run the threshold scan now (forks and merges whose thresholds are met)',
     body: z.object({ portfolioId: z.uuid().optional(), kinds: z.array(z.enum(['fork', 'merge'])).min(1).max(2).optional() }).strict(),
     responses: { 202: { description: 'Scan started', schema: z.object({ operationId: z.string(), type: z.literal('scan'), status: z.literal('running') }) } },
-    handler: async ({ body, principal }) => ({ status: 202, body: await deps.operations.startScan(body, principal.actor) }),
+    handler: async ({ body, principal }) => ({ status: 202, body: await deps.protocols.startScan(body, principal.actor) }),
   });
 
   defineRoute(router, registry, {
@@ -110,4 +111,9 @@ export function operationRoutes(router: Router, registry: OpenAPIRegistry, deps:
     responses: { 200: { description: 'Events', schema: z.object({ items: z.array(z.record(z.string(), z.unknown())) }) } },
     handler: async ({ params, query }) => ({ status: 200, body: { items: await deps.operations.events(params.id, query.type) } }),
   });
+}
+
+/** A dry run answers 200 with its verdict; a started operation 202. */
+function statusOf(outcome: ProtocolOutcome): { status: number; body: unknown } {
+  return { status: outcome.dryRun ? 200 : 202, body: outcome.result };
 }

@@ -1,0 +1,180 @@
+import { type Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { v7 as uuidv7 } from 'uuid';
+import { loadForkFacts, loadMergeFacts, loadReinvestFacts } from '../db/facts';
+import { DomainError } from '../domain/errors';
+import { decideFork } from '../domain/fork';
+import { decideMerge } from '../domain/merge';
+import { formatMoney } from '../domain/money';
+import { chooseStrategy, reinvestEligibility, reinvestmentPlan } from '../domain/reinvest';
+import type { StrategyName } from '../domain/settings';
+import type { MarketDataProvider } from '../market/provider';
+import {
+  type ForkInput, type MergeInput, type OperationType, type ReinvestInput, type ScanInput, type ScanKind, workflowIds,
+} from '../shared/operations';
+import { QUARTER_PATTERN, compareQuarters, lastClosedQuarter, quarterOf } from '../shared/quarters';
+import { operationAttributes } from '../shared/search-attributes';
+import type { ProjectionService } from './projections';
+
+export interface Started {
+  operationId: string;
+  type: OperationType;
+  status: 'running';
+}
+
+/** A protocol request ends in a dry run's answer or a started workflow; the route chooses the status code. */
+export type ProtocolOutcome = { dryRun: true; result: Record<string, unknown> } | { dryRun: false; result: Started };
+
+export interface ProtocolOptions {
+  taskQueue: string;
+  market: MarketDataProvider;
+  projections?: ProjectionService;
+  /** The engine's reinvestment calendar (REINVEST_TIMEZONE): which quarter has closed. */
+  reinvestTimezone?: string;
+  now?: () => Date;
+}
+
+const WORKFLOW_OF: Record<OperationType, string> = { fork: 'fork', merge: 'merge', reinvestment: 'reinvest' };
+
+/**
+ * Fork, merge and reinvestment requests: the dry run and the start of the
+ * workflow. Eligibility comes from the same fact loader and the same domain
+ * decisions the workflows' first steps use (which decide again, under locks).
+ */
+export class ProtocolService {
+  private readonly now: () => Date;
+
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly client: Client,
+    private readonly opts: ProtocolOptions,
+  ) {
+    this.now = opts.now ?? (() => new Date());
+  }
+
+  /** Fork: dry run, or start `fork-<accountId>-<seq>` (a running fork of the account is a Conflict). */
+  async fork(accountId: string, req: { reason?: string; dryRun?: boolean; trigger?: 'scan' | 'manual' }, actor: string): Promise<ProtocolOutcome> {
+    const now = this.now();
+    const loaded = (await loadForkFacts(this.orm.em.fork(), [accountId], { now })).get(accountId);
+    if (!loaded) throw new DomainError('AccountNotFound', 'account not found');
+    const decision = decideFork(loaded.facts, loaded.settings, now);
+    if (req.dryRun) {
+      const { plan } = decision;
+      return {
+        dryRun: true,
+        result: {
+          eligible: decision.eligible, reasons: decision.reasons, surplus: formatMoney(decision.surplus),
+          plan: { forkAmount: formatMoney(plan.forkAmount), retained: formatMoney(plan.retained), childGen: formatMoney(plan.childGen), childCom: formatMoney(plan.childCom) },
+          // The impact, or why it cannot be computed exactly: a dry run never fails on its projection.
+          ...(decision.eligible && this.opts.projections && await this.opts.projections.predictedImpactFields(loaded.portfolioId, accountId, decision.surplus)),
+        },
+      };
+    }
+    if (loaded.runningFork) throw new DomainError('Conflict', 'a fork of this account is already running', { operationId: loaded.runningFork });
+    if (!decision.eligible) throw new DomainError('NotEligible', 'the account is not eligible to fork', { reasons: decision.reasons });
+    const input: ForkInput = { accountId, portfolioId: loaded.portfolioId, seq: loaded.nextSeq, trigger: req.trigger ?? 'manual', actor, reason: req.reason };
+    const started = await this.start('fork', workflowIds.fork(accountId, input.seq), input, { portfolio: loaded.portfolioId, account: accountId, unit: loaded.unitId });
+    return { dryRun: false, result: started };
+  }
+
+  /** Merge: dry run, or start `merge-<unitId>`. */
+  async merge(unitId: string, req: { reason?: string; dryRun?: boolean; trigger?: 'scan' | 'manual' }, actor: string): Promise<ProtocolOutcome> {
+    const now = this.now();
+    const loaded = await loadMergeFacts(this.orm.em.fork(), unitId, { now });
+    const decision = decideMerge(
+      { candidate: loaded.candidate, lastMergeAt: loaded.lastMergeAt, sources: loaded.accounts.map((a) => ({ accountId: a.id, buckets: a.buckets })) },
+      loaded.settings, now,
+    );
+    if (req.dryRun) {
+      const typeOf = new Map(loaded.accounts.map((a) => [a.id, a.type]));
+      return {
+        dryRun: true,
+        result: {
+          eligible: decision.eligible, reasons: decision.reasons, total: formatMoney(decision.plan.total),
+          plan: {
+            sources: decision.plan.sources.map((s) => ({
+              accountId: s.accountId, type: typeOf.get(s.accountId), amount: formatMoney(s.amount),
+              closePositions: formatMoney(s.closePositions), reserve: formatMoney(s.reserve),
+            })),
+          },
+        },
+      };
+    }
+    if (loaded.candidate.status === 'merging') {
+      throw new DomainError('Conflict', 'a merge of this unit is already running', { operationId: workflowIds.merge(unitId) });
+    }
+    if (!decision.eligible) throw new DomainError('NotEligible', 'the unit is not eligible to merge', { reasons: decision.reasons });
+    const input: MergeInput = { unitId, portfolioId: loaded.portfolioId, trigger: req.trigger ?? 'manual', actor, reason: req.reason };
+    return { dryRun: false, result: await this.start('merge', workflowIds.merge(unitId), input, { portfolio: loaded.portfolioId, unit: unitId }) };
+  }
+
+  /** Reinvestment of one account for one quarter (default: the last closed one): dry run, or start `reinvest-<accountId>-<quarter>`. */
+  async reinvest(
+    accountId: string,
+    req: { strategy?: StrategyName; quarter?: string; dryRun?: boolean; trigger?: 'scan' | 'manual' },
+    actor: string,
+  ): Promise<ProtocolOutcome> {
+    const tz = this.opts.reinvestTimezone ?? 'UTC';
+    const quarter = req.quarter ?? lastClosedQuarter(this.now(), tz);
+    if (!QUARTER_PATTERN.test(quarter)) throw new DomainError('ValidationError', 'quarter must look like 2026Q3', { path: 'body.quarter' });
+    if (compareQuarters(quarter, quarterOf(this.now(), tz)) > 0) throw new DomainError('ValidationError', 'quarter is in the future', { path: 'body.quarter' });
+    const { account, settings } = await loadReinvestFacts(this.orm.em.fork(), accountId);
+    const reasons = reinvestEligibility(account);
+    if (req.dryRun) {
+      const requested = req.strategy ?? settings.reinvestmentStrategy;
+      const choice = chooseStrategy(requested, requested === 'dynamic' ? await this.opts.market.inputsForQuarter(quarter) : null);
+      const plan = reinvestmentPlan(account.buckets, settings, choice.strategy);
+      return {
+        dryRun: true,
+        result: {
+          eligible: reasons.length === 0 && !plan.skipped, reasons: plan.reason ? [...reasons, plan.reason] : reasons, quarter,
+          plan: {
+            strategy: choice.strategy, regime: choice.regime ?? undefined, reinvestable: formatMoney(plan.reinvestable), reserve: formatMoney(plan.reserve),
+            contracts: formatMoney(plan.contracts), leaps: formatMoney(plan.leaps), skipped: plan.skipped,
+          },
+        },
+      };
+    }
+    if (reasons.length) throw new DomainError('NotEligible', 'the account cannot be reinvested', { reasons });
+    const input: ReinvestInput = { accountId, portfolioId: account.portfolioId, quarter, strategy: req.strategy, trigger: req.trigger ?? 'manual', actor };
+    const started = await this.start('reinvestment', workflowIds.reinvest(accountId, quarter), input, { portfolio: account.portfolioId, account: accountId, unit: account.unitId ?? undefined });
+    return { dryRun: false, result: started };
+  }
+
+  /** Runs the threshold scan now (the same workflow the schedule runs). */
+  async startScan(req: { portfolioId?: string; kinds?: ScanKind[] }, actor: string): Promise<{ operationId: string; type: 'scan'; status: 'running' }> {
+    if (req.portfolioId) {
+      const [exists] = await this.orm.em.fork().execute('select 1 from portfolios where id = ?', [req.portfolioId]);
+      if (!exists) throw new DomainError('NotFound', 'portfolio not found');
+    }
+    const operationId = `scan-manual-${uuidv7()}`;
+    const input: ScanInput = { portfolioId: req.portfolioId, kinds: req.kinds ?? ['fork', 'merge'], actor };
+    await this.client.workflow.start('scan', {
+      workflowId: operationId,
+      taskQueue: this.opts.taskQueue,
+      args: [input],
+      typedSearchAttributes: operationAttributes('scan', { portfolio: req.portfolioId }),
+    });
+    return { operationId, type: 'scan', status: 'running' };
+  }
+
+  private async start(type: OperationType, workflowId: string, input: unknown, attrs: { portfolio: string; account?: string; unit?: string }): Promise<Started> {
+    try {
+      await this.client.workflow.start(WORKFLOW_OF[type], {
+        workflowId,
+        taskQueue: this.opts.taskQueue,
+        args: [input],
+        // The id is the business key: a running or completed operation is never started twice;
+        // only a failed (compensated) one may run again.
+        workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+        typedSearchAttributes: operationAttributes(type, attrs),
+      });
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        throw new DomainError('Conflict', `this ${type} is already running or done`, { operationId: workflowId });
+      }
+      throw err;
+    }
+    return { operationId: workflowId, type, status: 'running' };
+  }
+}

@@ -1,0 +1,279 @@
+import type { Client } from '@temporalio/client';
+import { createActivities, type Activities } from '../../src/activities';
+import { PaperBroker } from '../../src/broker/paper';
+import { loadConfig } from '../../src/config';
+import { formatMoney, money } from '../../src/domain/money';
+import { LedgerService } from '../../src/ledger/ledger';
+import { SyntheticMarketData } from '../../src/market/provider';
+import { engineSchedules } from '../../src/schedules';
+import { ProtocolService } from '../../src/services/protocols';
+import { type ProtocolStack, startProtocolStack } from '../support/stack';
+
+/**
+ * One test per money defect found in review: each failed on the code before
+ * its fix. Steps are held at chosen points (gates) to force the interleavings
+ * that lost track of money.
+ */
+let stack: ProtocolStack;
+let db: ProtocolStack['db'];
+let api: ProtocolStack['api'];
+let h: ProtocolStack['h'];
+
+/** Activities held until released, keyed by activity name and a predicate on their first argument. */
+const gates: { name: keyof Activities; when: (arg: Record<string, unknown>) => boolean; reached: () => void; release: Promise<void> }[] = [];
+
+function gate(name: keyof Activities, when: (arg: Record<string, unknown>) => boolean) {
+  let release!: () => void;
+  let reached!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  const arrived = new Promise<void>((r) => (reached = r));
+  gates.push({ name, when, reached, release: released });
+  return { arrived, release };
+}
+
+function gated(real: Activities): Activities {
+  return Object.fromEntries(
+    Object.entries(real).map(([name, fn]) => [
+      name,
+      async (...args: unknown[]) => {
+        const g = gates.find((x) => x.name === name && x.when(args[0] as Record<string, unknown>));
+        if (g) {
+          g.reached();
+          await g.release;
+        }
+        return (fn as (...a: unknown[]) => Promise<unknown>)(...args);
+      },
+    ]),
+  ) as Activities;
+}
+
+beforeAll(async () => {
+  stack = await startProtocolStack({ wrapActivities: gated });
+  ({ db, api, h } = stack);
+});
+afterAll(() => stack?.stop());
+afterEach(() => {
+  gates.length = 0;
+});
+
+const sql = <T>(query: string, params: unknown[] = []) => db.orm.em.fork().execute<T[]>(query, params);
+
+/** Small thresholds so a three-level tree is quick to build: root -> unit A -> unit B. */
+const SMALL = { forkThreshold: '1000.00', mergeThreshold: '5000.00', forkCoolingHours: 0, mergeCoolingHours: 0, maxForksPerDay: 100 };
+
+async function threeLevels() {
+  const p = await h.portfolio('300000.00', SMALL);
+  await h.activity(p.gen, 'premium', '2000.00');
+  const a = (await h.waitFor((await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} })).body.operationId)).result.summary;
+  await h.activity(a.newGenAccountId, 'premium', '2000.00');
+  const b = (await h.waitFor((await api.call('POST', `/v1/accounts/${a.newGenAccountId}/fork`, { body: {} })).body.operationId)).result.summary;
+  // Both units over the merge threshold.
+  await h.activity(a.newGenAccountId, 'premium', '6000.00');
+  await h.activity(b.newGenAccountId, 'premium', '6000.00');
+  return { p, a, b };
+}
+
+const balancesOf = async (portfolioId: string) =>
+  sql<{ id: string; status: string; balance: string; reserve: string }>(
+    `select id, status, balance, reserve from accounts where portfolio_id = ? and unit_id is not null`, [portfolioId],
+  );
+
+async function expectAllMoneyInActiveAccounts(portfolioId: string) {
+  for (const a of await balancesOf(portfolioId)) {
+    if (a.status !== 'active') expect({ id: a.id, status: a.status, balance: a.balance }).toEqual({ id: a.id, status: a.status, balance: '0.00' });
+  }
+  const integrity = await h.integrity(portfolioId);
+  expect(integrity.checks.find((c: { name: string }) => c.name === 'no-money-outside-active-accounts')).toMatchObject({ ok: true });
+  expect(integrity.ok).toBe(true);
+}
+
+describe('defect 1: a parent and its child merging at once', () => {
+  it('child begins first, parent merges and completes before the child moves: the child lands in the root, nothing in a merged account', async () => {
+    const { p, a, b } = await threeLevels();
+    const total = (await api.call('GET', `/v1/portfolios/${p.id}`)).body.totals.balance;
+    const held = gate('mergeMoveBalances', (ctx) => ctx.unitId === b.newUnitId);
+    const child = await api.call('POST', `/v1/units/${b.newUnitId}/merge`, { body: {} });
+    await held.arrived;
+    const parent = await api.call('POST', `/v1/units/${a.newUnitId}/merge`, { body: {} });
+    expect((await h.waitFor(parent.body.operationId)).status).toBe('completed');
+    held.release();
+    const childOp = await h.waitFor(child.body.operationId);
+    expect(childOp.status).toBe('completed');
+    expect(childOp.result.summary.targetAccountId).toBe(p.com);
+
+    expect((await api.call('GET', `/v1/portfolios/${p.id}`)).body.totals.balance).toBe(total);
+    await expectAllMoneyInActiveAccounts(p.id);
+    const [target] = await sql<{ target_account_id: string }>('select target_account_id from merging_events where workflow_id = ?', [child.body.operationId]);
+    expect(target!.target_account_id).toBe(p.com);
+  });
+
+  it('parent begins first, the child moves in between: both complete (the parent no longer compensates)', async () => {
+    const { p, a, b } = await threeLevels();
+    const held = gate('mergeMoveBalances', (ctx) => ctx.unitId === a.newUnitId);
+    const parent = await api.call('POST', `/v1/units/${a.newUnitId}/merge`, { body: {} });
+    await held.arrived;
+    const child = await api.call('POST', `/v1/units/${b.newUnitId}/merge`, { body: {} });
+    expect((await h.waitFor(child.body.operationId)).status).toBe('completed');
+    held.release();
+    expect((await h.waitFor(parent.body.operationId)).status).toBe('completed');
+    await expectAllMoneyInActiveAccounts(p.id);
+    // Everything above the root's opening ended in the root Com-Acc.
+    const root = Object.fromEntries((await balancesOf(p.id)).filter((x) => [p.gen, p.rev, p.com].includes(x.id)).map((x) => [x.id, x.balance]));
+    // 90000.00 + unit A (7000.00 + 1000.00) + unit B (7000.00 + 1000.00).
+    expect(root[p.com]).toBe('106000.00');
+  });
+
+  it('one scan starts both merges and all money ends in active accounts', async () => {
+    const { p } = await threeLevels();
+    const scan = await h.waitFor((await api.call('POST', '/v1/scans', { body: { portfolioId: p.id, kinds: ['merge'] } })).body.operationId);
+    for (const s of scan.result.started) await h.waitFor(s.operationId);
+    await expectAllMoneyInActiveAccounts(p.id);
+  });
+
+  it('the integrity check fails when a merged account holds money, and the ledger refuses to post to one', async () => {
+    const { p, a } = await threeLevels();
+    expect((await h.waitFor((await api.call('POST', `/v1/units/${a.newUnitId}/merge`, { body: {} })).body.operationId)).status).toBe('completed');
+    const ledger = new LedgerService(db.orm);
+    const [ext] = await sql<{ id: string }>(`select id from accounts where portfolio_id = ? and type = 'external'`, [p.id]);
+    await expect(ledger.post({
+      idempotencyKey: `test:${a.newComAccountId}`, portfolioId: p.id, kind: 'premium', actor: 'test', accountIds: [a.newComAccountId, ext!.id],
+      plan: () => ({ legs: [{ accountId: a.newComAccountId, bucket: 'cash', amount: money('1.00') }, { accountId: ext!.id, bucket: 'cash', amount: money('1.00').neg() }] }),
+    })).rejects.toMatchObject({ type: 'InvariantViolation' });
+    // Money put into the merged Com-Acc behind the ledger's back is caught.
+    await sql(`update accounts set cash = cash + 5 where id = ?`, [a.newComAccountId]);
+    const integrity = await h.integrity(p.id);
+    expect(integrity.checks.find((c: { name: string }) => c.name === 'no-money-outside-active-accounts')).toMatchObject({ ok: false });
+    expect(integrity.ok).toBe(false);
+  });
+});
+
+describe('defect 3: a withdrawal while a reinvestment runs', () => {
+  it('computes the amounts under the lock when the money moves, so cash never falls below the buffer', async () => {
+    const p = await h.portfolio();
+    await h.activity(p.rev, 'premium', '10000.00');
+    const held = gate('reinvestAllocate', (ctx) => ctx.accountId === p.rev);
+    const started = await api.call('POST', `/v1/accounts/${p.rev}/reinvest`, { body: { quarter: '2026Q3' } });
+    await held.arrived;
+    // Planned: 9500.00 above the buffer. The operator withdraws 4000.00 meanwhile.
+    const w = await api.call('POST', `/v1/accounts/${p.rev}/activity`, { body: { type: 'withdrawal', amount: '4000.00' }, headers: { 'idempotency-key': 'w-during-reinvest' } });
+    expect(w.status).toBe(201);
+    held.release();
+    const op = await h.waitFor(started.body.operationId);
+    expect(op.status).toBe('completed');
+    const acct = await h.account(p.rev);
+    // Cash 10500.00 of a 96000.00 balance; the 5% buffer (4800.00) stays, 5700.00 is reinvested 75/25.
+    expect(acct.buckets).toEqual({ cash: '4800.00', contracts: '89775.00', leaps: '1425.00', reserve: '0.00' });
+    expect(op.result.summary).toMatchObject({ reinvestable: '5700.00', contracts: '4275.00', leaps: '1425.00' });
+    const orders = await sql<{ kind: string; amount: string }>(
+      `select kind, amount from broker_orders where account_id = ? and status = 'filled' order by amount desc`, [p.rev],
+    );
+    expect(orders.map((o) => o.amount)).toEqual(['4275.00', '1425.00']);
+    const [ev] = await sql<{ reinvestable: string; contracts: string; leaps: string }>('select reinvestable, contracts, leaps from reinvestment_events where workflow_id = ?', [op.operationId]);
+    expect(ev).toEqual({ reinvestable: '5700.00', contracts: '4275.00', leaps: '1425.00' });
+    expect((await h.integrity(p.id)).ok).toBe(true);
+  });
+
+  it('ends skipped when the reinvestable cash fell below the minimum meanwhile', async () => {
+    const p = await h.portfolio();
+    await h.activity(p.rev, 'premium', '1500.00');
+    const held = gate('reinvestAllocate', (ctx) => ctx.accountId === p.rev);
+    const started = await api.call('POST', `/v1/accounts/${p.rev}/reinvest`, { body: { quarter: '2026Q3' } });
+    await held.arrived;
+    await api.call('POST', `/v1/accounts/${p.rev}/activity`, { body: { type: 'withdrawal', amount: '1000.00' }, headers: { 'idempotency-key': 'w-skip' } });
+    held.release();
+    const op = await h.waitFor(started.body.operationId);
+    expect(op.status).toBe('completed');
+    expect(op.result.status).toBe('skipped');
+    const [ev] = await sql<{ status: string; reason: string }>('select status, reason from reinvestment_events where workflow_id = ?', [op.operationId]);
+    expect(ev!.status).toBe('skipped');
+    expect(ev!.reason).toMatch(/below the minimum 1000\.00/);
+    expect(await h.netOf(op.operationId)).toEqual([]);
+    expect((await h.integrity(p.id)).ok).toBe(true);
+  });
+});
+
+describe('defect 4: forks per day', () => {
+  const deps = (now: Date) => ({
+    orm: db.orm, ledger: new LedgerService(db.orm), broker: new PaperBroker(db.orm), market: new SyntheticMarketData(), now: () => now,
+  });
+
+  it('two forks begun at the same moment never take the portfolio past its limit', async () => {
+    const p = await h.portfolio('300000.00', { ...SMALL, maxForksPerDay: 2 });
+    await h.activity(p.gen, 'premium', '2000.00');
+    const a = (await h.waitFor((await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} })).body.operationId)).result.summary;
+    await h.activity(p.gen, 'premium', '2000.00');
+    await h.activity(a.newGenAccountId, 'premium', '2000.00');
+    const acts = createActivities(deps(new Date()));
+    const begin = (accountId: string, seq: number) =>
+      acts.forkBegin({ accountId, portfolioId: p.id, seq, trigger: 'manual', actor: 'test', workflowId: `fork-${accountId}-${seq}`, runId: `run-${seq}` })
+        .then(() => 'started', (e: { type?: string }) => e.type);
+    for (let round = 0; round < 5; round++) {
+      const outcomes = await Promise.all([begin(p.gen, 10 + round), begin(a.newGenAccountId, 10 + round)]);
+      expect(outcomes.sort()).toEqual(round === 0 ? ['NotEligible', 'started'] : ['NotEligible', 'NotEligible']);
+    }
+    const [count] = await sql<{ n: string }>(`select count(*) as n from forking_events where portfolio_id = ? and status in ('started', 'completed')`, [p.id]);
+    expect(count!.n).toBe('2');
+  });
+
+  it('counts "today" in the portfolio time zone', async () => {
+    const p = await h.portfolio('300000.00', { ...SMALL, maxForksPerDay: 1, timezone: 'America/New_York' });
+    await h.activity(p.gen, 'premium', '2000.00');
+    const op = await h.waitFor((await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} })).body.operationId);
+    // That fork happened at 02:00 UTC on 29 November: 21:00 on 28 November in New York.
+    await sql(`update forking_events set started_at = '2026-11-29T02:00:00Z' where workflow_id = ?`, [op.operationId]);
+    await h.activity(p.gen, 'premium', '2000.00');
+    const protocols = (now: string) => new ProtocolService(db.orm, {} as Client, { taskQueue: 'unused', market: new SyntheticMarketData(), now: () => new Date(now) });
+    const dry = async (now: string) => (await protocols(now).fork(p.gen, { dryRun: true }, 'test')).result as { eligible: boolean; reasons: string[] };
+    // 12:00 UTC on 29 November is 07:00 in New York: a new day there, although the same UTC day.
+    expect(await dry('2026-11-29T12:00:00Z')).toMatchObject({ eligible: true });
+    // 03:00 UTC on 29 November is still 28 November in New York: the limit is reached.
+    expect((await dry('2026-11-29T03:00:00Z')).reasons).toContain('the portfolio reached its forks-per-day limit (1 of 1 today)');
+    await api.call('PATCH', `/v1/portfolios/${p.id}/settings`, { body: { timezone: 'UTC' } });
+    expect((await dry('2026-11-29T12:00:00Z')).reasons).toContain('the portfolio reached its forks-per-day limit (1 of 1 today)');
+  });
+
+  it('refuses an unknown time zone', async () => {
+    const res = await api.call('POST', '/v1/portfolios', { body: { name: 'P', owner: 'o', initialCapital: '1000.00', settings: { timezone: 'Mars/Olympus' } } });
+    expect(res.status).toBe(400);
+    expect(JSON.stringify(res.body.errors)).toMatch(/IANA time zone/);
+  });
+});
+
+describe('defect 5: a merge keeps the tax reserve a reserve', () => {
+  it('moves the reserve into the target reserve, and only positions into cash', async () => {
+    const p = await h.portfolio('300000.00', { ...SMALL, taxReservePct: '0.3', mergeThreshold: '60000.00' });
+    await h.activity(p.gen, 'premium', '2000.00');
+    const a = (await h.waitFor((await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} })).body.operationId)).result.summary;
+    await h.activity(a.newComAccountId, 'premium', '10000.00');
+    expect((await h.waitFor((await api.call('POST', `/v1/accounts/${a.newComAccountId}/reinvest`, { body: { quarter: '2026Q3' } })).body.operationId)).status).toBe('completed');
+    const com = await h.account(a.newComAccountId);
+    expect(com.buckets.reserve).not.toBe('0.00');
+    await h.activity(a.newGenAccountId, 'premium', '60000.00');
+    const rootBefore = await h.account(p.com);
+    const merge = await h.waitFor((await api.call('POST', `/v1/units/${a.newUnitId}/merge`, { body: {} })).body.operationId);
+    expect(merge.status).toBe('completed');
+    const rootAfter = await h.account(p.com);
+    expect(rootAfter.buckets.reserve).toBe(formatMoney(money(rootBefore.buckets.reserve).plus(com.buckets.reserve)));
+    expect(com.buckets.reserve).toBe('2850.00');
+    expect(rootAfter.buckets.contracts).toBe(rootBefore.buckets.contracts);
+    expect((await h.integrity(p.id)).ok).toBe(true);
+  });
+});
+
+describe('defect 2: the quarter closes on the reinvestment calendar', () => {
+  it('the quarterly schedule passes its own time zone to the workflow', () => {
+    const config = loadConfig({ REINVEST_TIMEZONE: 'Europe/Berlin', NODE_ENV: 'test' });
+    const quarterly = engineSchedules(config).find((s) => s.scheduleId === 'alluse-quarterly-reinvestment')!;
+    expect(quarterly.spec.timezone).toBe('Europe/Berlin');
+    expect(quarterly.action).toMatchObject({ args: [{ timeZone: 'Europe/Berlin' }] });
+  });
+
+  it('an on-demand reinvestment defaults to the quarter closed in REINVEST_TIMEZONE', async () => {
+    const p = await h.portfolio();
+    const at = (tz: string) => new ProtocolService(db.orm, {} as Client, {
+      taskQueue: 'unused', market: new SyntheticMarketData(), reinvestTimezone: tz, now: () => new Date('2026-06-30T23:00:00Z'),
+    });
+    expect((await at('Europe/Berlin').reinvest(p.rev, { dryRun: true }, 'test')).result).toMatchObject({ quarter: '2026Q2' });
+    expect((await at('UTC').reinvest(p.rev, { dryRun: true }, 'test')).result).toMatchObject({ quarter: '2026Q1' });
+  });
+});
