@@ -141,8 +141,7 @@ async function runScenario(scenario: Scenario, ctx: Ctx, orm: MikroORM, client: 
   }
   const mergeable: string[] = [];
   for (const p of ready.slice(8)) {
-    const { operationId } = (await s.protocols.fork(p.gen, {}, actor)).result as { operationId: string };
-    const summary = ((await client.workflow.getHandle(operationId).result()) as { summary: { newUnitId: string; newGenAccountId: string } }).summary;
+    const summary = await preparedFork(s, client, p.gen, actor);
     await s.accounts.recordActivity(summary.newGenAccountId, { type: 'premium', amount: money('449998.99') }, 'prep-merge', actor);
     mergeable.push(summary.newUnitId);
   }
@@ -210,3 +209,19 @@ main().catch((err) => {
   console.error(err);
   process.exit(1);
 });
+
+/**
+ * A fork the scenario needs as its starting point. Under a flaky broker a
+ * preparation fork may compensate (its broker step ran out of retries); the
+ * operator's answer is a new request, so preparation asks again.
+ */
+async function preparedFork(s: ReturnType<typeof buildServices>, client: Client, genId: string, actor: string) {
+  for (let attempt = 1; ; attempt++) {
+    const { operationId } = (await s.protocols.fork(genId, {}, actor)).result as { operationId: string };
+    try {
+      return ((await client.workflow.getHandle(operationId).result()) as { summary: { newUnitId: string; newGenAccountId: string } }).summary;
+    } catch (err) {
+      if (attempt >= 5) throw err;
+    }
+  }
+}

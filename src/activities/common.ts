@@ -40,12 +40,13 @@ export function withBusinessFailures<T extends ActivityMap>(acts: T): T {
 }
 
 /**
- * An undo must finish, or money stays where the failed operation left it.
- * Every failure of an undo, business errors included (a conflict can clear
- * once a concurrent operation ends), is thrown as retryable, so Temporal
- * retries it with backoff until it succeeds or an operator steps in (in the
- * Temporal UI: fix the cause, or terminate the run and settle by hand). Each
- * failed attempt is an alert in the worker's log.
+ * An undo must finish, or money stays where the failed operation left it (and
+ * so must a step after a saga's point of no return). Every failure, business
+ * errors included (a conflict can clear once a concurrent operation ends),
+ * is thrown as retryable, so Temporal retries it with backoff until it
+ * succeeds or an operator steps in (in the Temporal UI: fix the cause, or
+ * terminate the run and settle by hand). Each failed attempt is an alert in
+ * the worker's log.
  */
 export function undoFailures<A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
   return async (...args: A) => {
@@ -121,7 +122,7 @@ function alertUndoFailed(undo: string, err: unknown): void {
     // Called outside an activity (a test or a script): nothing to retry, nothing to alert.
     return;
   }
-  ctx.log.error('ALERT: an undo failed; it is retried until it succeeds or an operator steps in', {
-    undo, workflowId: ctx.info.workflowExecution?.workflowId, attempt: ctx.info.attempt, error,
+  ctx.log.error('ALERT: a step that must finish failed; it is retried until it succeeds or an operator steps in', {
+    step: undo, workflowId: ctx.info.workflowExecution?.workflowId, attempt: ctx.info.attempt, error,
   });
 }

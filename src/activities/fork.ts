@@ -80,13 +80,16 @@ export function createForkActivities({ orm, ledger, broker, now = () => new Date
   }
 
   /**
-   * The undo of forkBegin, registered before it runs: it needs only the run's
-   * identity, so it also releases a parent held by a begin that committed but
-   * never reported back. Nothing to do when this run holds nothing.
+   * The undo of forkBegin, registered before it runs: it needs only the
+   * workflow id, so it also releases a parent held by a begin that committed
+   * but never reported back. It releases by the `started` event of the id (not
+   * by run id: after a Temporal reset the new run owns the row an earlier run
+   * wrote; two runs of one id never run at once). Nothing to do when no run
+   * of the id holds anything.
    */
   async function forkRelease(run: RunRef, reason: string): Promise<void> {
     const [ev] = await orm.em.fork().execute<ForkRow[]>(
-      'select * from forking_events where workflow_id = ? and run_id = ?', [run.workflowId, run.runId],
+      `select * from forking_events where workflow_id = ? and status = 'started'`, [run.workflowId],
     );
     if (ev) await forkAbort(contextOf(ev, run.workflowId, ''), reason);
   }

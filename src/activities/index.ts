@@ -7,7 +7,8 @@ import { createScanActivities } from './scan';
 /**
  * Every activity the worker registers, built once with its dependencies.
  * Forward steps report business rejections as non-retryable (the saga then
- * compensates); undos are retried until they succeed, whatever they throw.
+ * compensates); undos, and the steps after a saga's point of no return, are
+ * retried until they succeed, whatever they throw.
  */
 export function createActivities(deps: ActivityDeps) {
   const fork = createForkActivities(deps);
@@ -15,7 +16,7 @@ export function createActivities(deps: ActivityDeps) {
   const reinvest = createReinvestActivities(deps);
   return {
     ...withBusinessFailures({ ...fork.steps, ...merge.steps, ...reinvest.steps, ...createScanActivities(deps) }),
-    ...retriedUntilDone({ ...fork.undos, ...merge.undos, ...reinvest.undos }),
+    ...retriedUntilDone({ ...fork.undos, ...merge.undos, ...merge.untilDone, ...reinvest.undos }),
   };
 }
 export type Activities = ReturnType<typeof createActivities>;

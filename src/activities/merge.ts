@@ -78,7 +78,7 @@ export function createMergeActivities({ orm, ledger, broker, now = () => new Dat
   /** The undo of mergeBegin, registered before it runs: releases whatever this run holds. */
   async function mergeRelease(run: RunRef, reason: string): Promise<void> {
     const [ev] = await orm.em.fork().execute<MergeRow[]>(
-      'select * from merging_events where workflow_id = ? and run_id = ?', [run.workflowId, run.runId],
+      `select * from merging_events where workflow_id = ? and status = 'started'`, [run.workflowId],
     );
     if (ev) await mergeAbort(contextOf(ev, run.workflowId), reason);
   }
@@ -143,7 +143,10 @@ export function createMergeActivities({ orm, ledger, broker, now = () => new Dat
    */
   async function mergeMoveBalances(ctx: MergeContext): Promise<MergeTargetRef> {
     return orm.em.fork().transactional(async (em) => {
-      const target = mergeTarget(await lockAncestors(em, ctx.unitId));
+      // A run started before targets were decided here already paid its broker transfer to the recorded target.
+      const target = ctx.targetFixed
+        ? { unitId: ctx.targetUnitId, comAccountId: ctx.targetAccountId }
+        : mergeTarget(await lockAncestors(em, ctx.unitId));
       if (!target) throw new DomainError('NotEligible', 'no active ancestor unit has a Com-Acc to merge into');
       const posted = money(ctx.total).isZero() ? null : await ledger.postIn(em, {
         idempotencyKey: key(ctx, 'move'),
@@ -178,7 +181,8 @@ export function createMergeActivities({ orm, ledger, broker, now = () => new Dat
       );
       if (done.length === 0) return;
       const target = done[0]!;
-      // Units before accounts: the lock order every merge step keeps.
+      // Units before accounts, and a unit's children before the unit: the lock order every merge step keeps.
+      await em.execute('select id from units where parent_unit_id = ? order by id for no key update', [ctx.unitId]);
       await em.execute(`update units set status = 'merged' where id = ?`, [ctx.unitId]);
       const moved = await em.execute<{ id: string }[]>(`update units set parent_unit_id = ? where parent_unit_id = ? returning id`, [target.target_unit_id, ctx.unitId]);
       await em.execute(`update accounts set status = 'merged', updated_at = now() where unit_id = ?`, [ctx.unitId]);
@@ -205,6 +209,8 @@ export function createMergeActivities({ orm, ledger, broker, now = () => new Dat
   return {
     steps: { mergeBegin, mergeBrokerClosePositions, mergeClosePositions, mergeBrokerTransfer, mergeMoveBalances, mergeComplete },
     undos: { mergeBrokerReopenPositions, mergeReopenPositions, mergeReverseBrokerTransfer, mergeMoveBack, mergeAbort, mergeRelease },
+    /** After the move, the point of no return: the same steps, retried until done. */
+    untilDone: { mergeSettleBrokerTransfer: mergeBrokerTransfer, mergeFinish: mergeComplete },
   };
 }
 

@@ -70,7 +70,7 @@ export function createReinvestActivities({ orm, ledger, broker, market }: Activi
   /** The undo of reinvestBegin, registered before it runs: records the compensation of whatever this run started. */
   async function reinvestRelease(run: RunRef, reason: string): Promise<void> {
     const [ev] = await orm.em.fork().execute<ReinvestRow[]>(
-      'select * from reinvestment_events where workflow_id = ? and run_id = ?', [run.workflowId, run.runId],
+      `select * from reinvestment_events where workflow_id = ? and status = 'started'`, [run.workflowId],
     );
     if (ev) await reinvestAbort(contextOf(ev, run.workflowId), reason);
   }
@@ -96,6 +96,10 @@ export function createReinvestActivities({ orm, ledger, broker, market }: Activi
    */
   async function reinvestAllocate(ctx: ReinvestContext): Promise<ReinvestAllocation> {
     return orm.em.fork().transactional(async (em) => {
+      // The event first (the order reinvestBegin locks in): a retry after a committed skip returns that skip.
+      const [ev] = await em.execute<ReinvestRow[]>('select * from reinvestment_events where id = ? for update', [ctx.eventId]);
+      if (ev?.status === 'skipped') return { skipped: true, reason: ev.reason ?? undefined, ...amountsOf(contextOf(ev, ctx.workflowId)) };
+      if (ev?.status !== 'started') throw new DomainError('Compensated', `the reinvestment is ${ev?.status ?? 'unknown'}, not started`);
       const { settings } = await loadReinvestFacts(em, ctx.accountId);
       const strategy = fixedStrategyOf(ctx.strategy);
       let plan: ReinvestmentPlan | undefined;
@@ -108,7 +112,10 @@ export function createReinvestActivities({ orm, ledger, broker, market }: Activi
         operationId: ctx.workflowId,
         accountIds: [ctx.accountId],
         plan: (locked) => {
-          plan = reinvestmentPlan(locked.get(ctx.accountId)!.buckets, settings, strategy);
+          const account = locked.get(ctx.accountId)!;
+          // A merge that began meanwhile holds the account: its money is no longer this reinvestment's to move.
+          if (account.status !== 'active') throw new DomainError('NotEligible', `account is ${account.status}; the reinvestment stops`);
+          plan = ctx.usePlan ? plannedOf(ctx, strategy) : reinvestmentPlan(account.buckets, settings, strategy);
           if (plan.skipped) throw new SkipAllocation(plan.reason!);
           return { legs: allocationLegs(ctx.accountId, plan) };
         },
@@ -128,11 +135,8 @@ export function createReinvestActivities({ orm, ledger, broker, market }: Activi
         });
         return { skipped: true, reason: posted.message, reinvestable: formatMoney(plan!.reinvestable), reserve: '0.00', contracts: '0.00', leaps: '0.00' };
       }
-      if (!posted.created) {
-        const [ev] = await em.execute<ReinvestRow[]>('select * from reinvestment_events where id = ?', [ctx.eventId]);
-        const c = contextOf(ev!, ctx.workflowId);
-        return { skipped: false, reinvestable: c.reinvestable, reserve: c.reserve, contracts: c.contracts, leaps: c.leaps };
-      }
+      // A retry after the allocation committed: the event holds what moved.
+      if (!posted.created) return { skipped: false, ...amountsOf(contextOf(ev, ctx.workflowId)) };
       const amounts = {
         reinvestable: formatMoney(plan!.reinvestable), reserve: formatMoney(plan!.reserve),
         contracts: formatMoney(plan!.contracts), leaps: formatMoney(plan!.leaps),
@@ -197,4 +201,14 @@ function allocationLegs(accountId: string, plan: ReinvestmentPlan): Leg[] {
   }
   legs.push({ accountId, bucket: 'cash', amount: plan.reinvestable.neg() });
   return legs;
+}
+
+const amountsOf = (c: ReinvestContext) => ({ reinvestable: c.reinvestable, reserve: c.reserve, contracts: c.contracts, leaps: c.leaps });
+
+/** The amounts recorded when the run began, as a plan (runs started before the allocation computed them). */
+function plannedOf(ctx: ReinvestContext, strategy: FixedStrategy): ReinvestmentPlan {
+  return {
+    reinvestable: money(ctx.reinvestable), reserve: money(ctx.reserve), contracts: money(ctx.contracts), leaps: money(ctx.leaps),
+    strategy, skipped: false,
+  };
 }

@@ -137,6 +137,9 @@ export async function loadMergeFacts(
   const ids = (await em.execute<{ id: string }[]>('select id from accounts where unit_id = ? order by type desc', [unitId])).map((r) => r.id);
   const accounts = opts.lock ? [...(await lockAccounts(em, ids)).values()] : await readAccounts(em, ids);
   const ordered = ids.map((id) => accounts.find((a) => a.id === id)!);
+  const [running] = await em.execute<{ n: string }[]>(
+    `select count(*) as n from reinvestment_events where account_id = any(?::uuid[]) and status = 'started'`, [uuidArray(ids)],
+  );
   const reference = opts.coolingReference ?? opts.now;
   const [last] = await em.execute<{ at: string | null }[]>(
     `select max(completed_at) as at from merging_events where portfolio_id = ? and status = 'completed' and completed_at < ?`,
@@ -148,6 +151,7 @@ export async function loadMergeFacts(
     candidate: {
       unitId, kind: unit.kind, status: unit.status, createdAt: pgDate(unit.created_at),
       total: sum(ordered.map((a) => balanceOf(a.buckets))), accountStatuses: ordered.map((a) => a.status),
+      runningReinvestments: Number(running?.n ?? 0),
     },
     lastMergeAt: last?.at ? pgDate(last.at) : null,
   };
@@ -160,8 +164,9 @@ async function readAccounts(em: EntityManager, ids: string[]): Promise<LockedAcc
 }
 
 /**
- * The units above `unitId`, nearest first, each locked FOR UPDATE on the way
- * up (child before parent, the order every merge keeps), with its Com-Acc.
+ * The units above `unitId`, nearest first, up to the nearest active one, each
+ * locked on the way up (child before parent, the order every merge keeps),
+ * with its Com-Acc.
  * A unit's status cannot change under these locks, so a target chosen from
  * them stays what it was until the transaction ends.
  */
@@ -178,6 +183,8 @@ export async function lockAncestors(em: EntityManager, unitId: string): Promise<
     );
     if (!u) break;
     chain.push({ unitId: u.id, status: u.status, comAccountId: u.com_id });
+    // The nearest active ancestor is the target; the units above it need no lock.
+    if (u.status === 'active' && u.com_id) break;
     next = u.parent_unit_id;
   }
   return chain;

@@ -12,6 +12,8 @@ export interface MergeCandidate {
   createdAt: Date;
   /** Statuses of the unit's accounts (every one must be active). */
   accountStatuses?: string[];
+  /** Reinvestments of the unit's accounts running now (their money is moving between buckets). */
+  runningReinvestments?: number;
 }
 
 const HOUR = 3_600_000;
@@ -27,6 +29,7 @@ export function mergeEligibility(
   if (unit.status !== 'active') reasons.push(`unit is ${unit.status}, not active`);
   const held = (unit.accountStatuses ?? []).filter((s) => s !== 'active');
   if (unit.status === 'active' && held.length) reasons.push(`an account of the unit is ${held[0]}, not active`);
+  if (unit.runningReinvestments) reasons.push('a reinvestment of an account of the unit is running');
   if (unit.total.lt(settings.mergeThreshold)) {
     reasons.push(`unit total ${formatMoney(unit.total)} is below the merge threshold ${formatMoney(new Dec(settings.mergeThreshold))}`);
   }

@@ -67,6 +67,8 @@ export interface MergeContext {
   targetAccountId: string;
   attempt: number;
   actor: string;
+  /** Runs started before the merge target was decided by the move: keep the target recorded at the start. */
+  targetFixed?: boolean;
   /** `reserve` is absent in contexts recorded before reserves moved as reserves. */
   sources: { accountId: string; amount: string; closePositions: string; reserve?: string }[];
   total: string;
@@ -103,6 +105,8 @@ export interface ReinvestContext {
   reserve: string;
   contracts: string;
   leaps: string;
+  /** Runs started before the allocation computed the amounts: post the planned ones (their broker orders bought those). */
+  usePlan?: boolean;
 }
 
 /** What a reinvestment's allocation moved (computed under the account's lock), or why it moved nothing. */

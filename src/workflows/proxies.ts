@@ -31,11 +31,21 @@ export const broker = proxyActivities<Activities>({
 });
 
 /**
- * Undos: retried until they succeed (compensation must finish), with capped
- * backoff. The undo activities throw every failure as retryable and log an
- * alert per failed attempt; no error type stops the retries.
+ * Undos, and the steps after a saga's point of no return: retried until they
+ * succeed, with capped backoff. These activities throw every failure as
+ * retryable and log an ALERT per failed attempt; no error type stops the
+ * retries. Regular activities, so retrying for hours or days adds nothing to
+ * the history (the server keeps the attempt count; the Temporal UI shows the
+ * pending activity with its last failure).
  */
-export const undo = proxyLocalActivities<Activities>({
+export const untilDone = proxyActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5m' },
+});
+export const undo = untilDone;
+
+/** Local-activity undos, as runs started before the `PATCHES` scheduled them (their histories record them so). */
+export const legacyUndo = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '30s' },
 });

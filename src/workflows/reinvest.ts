@@ -1,7 +1,7 @@
 import { patched, workflowInfo } from '@temporalio/workflow';
 import type { OperationResult, ReinvestContext, ReinvestInput } from '../shared/operations';
 import { PATCHES } from './patches';
-import { broker, db, undo } from './proxies';
+import { broker, db, legacyUndo, undo } from './proxies';
 import { Saga } from './saga';
 
 /**
@@ -25,13 +25,15 @@ export async function reinvest(input: ReinvestInput): Promise<OperationResult> {
       return { status: 'completed', steps: saga.steps, summary: summary(allocated) };
     });
   }
-  // Runs started before the patch: planned amounts, broker orders before the allocation.
+  // Runs started before the patch: planned amounts (the broker orders already bought them), broker orders
+  // before the allocation, undos as local activities.
   const ctx = await saga.step('plan', () => db.reinvestBegin({ ...input, ...run }));
   if (ctx.skipped) return { status: 'skipped', steps: saga.steps, summary: summary(ctx) };
-  saga.onFailure('record-compensation', (reason) => undo.reinvestAbort(ctx, reason));
+  const planned: ReinvestContext = { ...ctx, usePlan: true };
+  saga.onFailure('record-compensation', (reason) => legacyUndo.reinvestAbort(ctx, reason));
   return saga.run(async () => {
-    await saga.step('broker-orders', () => broker.reinvestBrokerOrders(ctx), () => undo.reinvestReverseBrokerOrders(ctx));
-    await saga.step('allocate', () => db.reinvestAllocate(ctx), () => undo.reinvestDeallocate(ctx));
+    await saga.step('broker-orders', () => broker.reinvestBrokerOrders(ctx), () => legacyUndo.reinvestReverseBrokerOrders(ctx));
+    await saga.step('allocate', () => db.reinvestAllocate(planned), () => legacyUndo.reinvestDeallocate(ctx));
     await saga.step('complete', () => db.reinvestComplete(ctx));
     return { status: 'completed', steps: saga.steps, summary: summary(ctx) };
   });

@@ -14,6 +14,7 @@ type Undo = (reason: string) => Promise<unknown>;
 export class Saga {
   readonly steps: StepRecord[] = [];
   private readonly undos: { name: string; run: Undo }[] = [];
+  private pivoted = false;
 
   constructor() {
     setHandler(progressQuery, () => ({ steps: this.steps }));
@@ -24,6 +25,15 @@ export class Saga {
     const existing = this.steps.find((s) => s.name === name);
     if (existing) Object.assign(existing, { status, at });
     else this.steps.push({ name, status, at });
+  }
+
+  /**
+   * Marks the point of no return: from here the saga only goes forward (its
+   * remaining steps are retried until done), and a failure no longer runs the
+   * undos, which could not restore what later operations built on.
+   */
+  pivot(): void {
+    this.pivoted = true;
   }
 
   /** Registers an undo for everything done so far (used for the `begin` step's release). */
@@ -55,6 +65,10 @@ export class Saga {
     try {
       return await body();
     } catch (err) {
+      if (this.pivoted) {
+        log.error('a step after the point of no return failed; the operation needs an operator', { error: failureMessage(err) });
+        throw err;
+      }
       const cancelled = isCancellation(err);
       const reason = cancelled ? 'cancelled by an operator' : failureMessage(err);
       const refused = !this.steps.some((s) => s.status === 'completed') && isBusinessRejection(err);

@@ -134,11 +134,10 @@ describe('merge compensation', () => {
   };
 
   it.each([
+    ['mergeBegin', 'after'],
     ['mergeBrokerClosePositions', 'after'],
     ['mergeClosePositions', 'after'],
-    ['mergeBrokerTransfer', 'after'],
     ['mergeMoveBalances', 'after'],
-    ['mergeComplete', 'before'],
   ] as const)('undoes everything when %s fails (%s its work)', async (step, when) => {
     const { p, forked } = await forkedUnitAt500k();
     const genBefore = await h.account(forked.newGenAccountId);
@@ -162,6 +161,24 @@ describe('merge compensation', () => {
     expect(retry.status).toBe(202);
     expect((await h.waitFor(retry.body.operationId)).status).toBe('completed');
     expect((await eventRow('merging_events', op.operationId)).attempt).toBe(2);
+    expect((await h.account(p.com)).balance).toBe('590000.00');
+    expect((await h.integrity(p.id)).ok).toBe(true);
+  });
+});
+
+describe('merge after its point of no return', () => {
+  it('retries the broker transfer after the move until it succeeds, never moving the money back', async () => {
+    const p = await h.portfolio();
+    await h.activity(p.gen, 'premium', '50001.01');
+    const forked = (await h.waitFor((await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} })).body.operationId)).result.summary;
+    await h.activity(forked.newGenAccountId, 'premium', '449998.99');
+    // A broker rejection before the move compensates; after it, the transfer is retried.
+    await injectBrokerFault(db.orm, 'transferCash', 3, 'reject');
+    const op = await h.waitFor((await api.call('POST', `/v1/units/${forked.newUnitId}/merge`, { body: {} })).body.operationId);
+    expect(op.status).toBe('completed');
+    expect(op.steps.some((s: { name: string }) => s.name.startsWith('undo:'))).toBe(false);
+    const [left] = await db.orm.em.fork().execute<{ remaining: number }[]>(`select remaining from paper_broker_faults where operation = 'transferCash'`);
+    expect(Number(left!.remaining)).toBe(0);
     expect((await h.account(p.com)).balance).toBe('590000.00');
     expect((await h.integrity(p.id)).ok).toBe(true);
   });
@@ -217,6 +234,8 @@ describe('the first step and the undos', () => {
     expect(op.status).toBe('cancelled');
     expect(await h.netOf(op.operationId)).toEqual([]);
     expect(await h.account(p.gen)).toMatchObject({ balance: '170001.01', status: 'active' });
+    // The begin did run (and held the parent) before the release undid it.
+    expect((await eventRow('forking_events', op.operationId)).status).toBe('compensated');
     expect((await h.integrity(p.id)).ok).toBe(true);
   });
 

@@ -126,8 +126,10 @@ describe('defect 1: a parent and its child merging at once', () => {
   it('one scan starts both merges and all money ends in active accounts', async () => {
     const { p } = await threeLevels();
     const scan = await h.waitFor((await api.call('POST', '/v1/scans', { body: { portfolioId: p.id, kinds: ['merge'] } })).body.operationId);
-    for (const s of scan.result.started) await h.waitFor(s.operationId);
+    expect(scan.result.started).toHaveLength(2);
+    for (const s of scan.result.started) expect((await h.waitFor(s.operationId)).status).toBe('completed');
     await expectAllMoneyInActiveAccounts(p.id);
+    expect((await h.account(p.com)).balance).toBe('106000.00');
   });
 
   it('the integrity check fails when a merged account holds money, and the ledger refuses to post to one', async () => {
@@ -198,29 +200,30 @@ describe('defect 4: forks per day', () => {
   });
 
   it('two forks begun at the same moment never take the portfolio past its limit', async () => {
-    const p = await h.portfolio('300000.00', { ...SMALL, maxForksPerDay: 2 });
-    await h.activity(p.gen, 'premium', '2000.00');
-    const a = (await h.waitFor((await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} })).body.operationId)).result.summary;
-    await h.activity(p.gen, 'premium', '2000.00');
-    await h.activity(a.newGenAccountId, 'premium', '2000.00');
-    const acts = createActivities(deps(new Date()));
-    const begin = (accountId: string, seq: number) =>
-      acts.forkBegin({ accountId, portfolioId: p.id, seq, trigger: 'manual', actor: 'test', workflowId: `fork-${accountId}-${seq}`, runId: `run-${seq}` })
+    const begin = (portfolioId: string, accountId: string) =>
+      createActivities(deps(new Date())).forkBegin({ accountId, portfolioId, seq: 10, trigger: 'manual', actor: 'test', workflowId: `fork-${accountId}-10`, runId: 'r' })
         .then(() => 'started', (e: { type?: string }) => e.type);
-    for (let round = 0; round < 5; round++) {
-      const outcomes = await Promise.all([begin(p.gen, 10 + round), begin(a.newGenAccountId, 10 + round)]);
-      expect(outcomes.sort()).toEqual(round === 0 ? ['NotEligible', 'started'] : ['NotEligible', 'NotEligible']);
+    // Each round: one fork done today, room for one more, two Gen-Accs eligible, both begun at once.
+    for (let round = 0; round < 4; round++) {
+      const p = await h.portfolio('300000.00', { ...SMALL, maxForksPerDay: 2 });
+      await h.activity(p.gen, 'premium', '2000.00');
+      const a = (await h.waitFor((await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} })).body.operationId)).result.summary;
+      await h.activity(p.gen, 'premium', '2000.00');
+      await h.activity(a.newGenAccountId, 'premium', '2000.00');
+      const outcomes = await Promise.all([begin(p.id, p.gen), begin(p.id, a.newGenAccountId)]);
+      expect(outcomes.sort()).toEqual(['NotEligible', 'started']);
+      const [count] = await sql<{ n: string }>(`select count(*) as n from forking_events where portfolio_id = ? and status in ('started', 'completed')`, [p.id]);
+      expect(count!.n).toBe('2');
     }
-    const [count] = await sql<{ n: string }>(`select count(*) as n from forking_events where portfolio_id = ? and status in ('started', 'completed')`, [p.id]);
-    expect(count!.n).toBe('2');
   });
 
   it('counts "today" in the portfolio time zone', async () => {
     const p = await h.portfolio('300000.00', { ...SMALL, maxForksPerDay: 1, timezone: 'America/New_York' });
     await h.activity(p.gen, 'premium', '2000.00');
     const op = await h.waitFor((await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} })).body.operationId);
-    // That fork happened at 02:00 UTC on 29 November: 21:00 on 28 November in New York.
+    // That fork happened at 02:00 UTC on 29 November: 21:00 on 28 November in New York. The account is older.
     await sql(`update forking_events set started_at = '2026-11-29T02:00:00Z' where workflow_id = ?`, [op.operationId]);
+    await sql(`update accounts set created_at = '2026-01-01T00:00:00Z', last_fork_at = '2026-11-29T02:00:00Z' where id = ?`, [p.gen]);
     await h.activity(p.gen, 'premium', '2000.00');
     const protocols = (now: string) => new ProtocolService(db.orm, {} as Client, { taskQueue: 'unused', market: new SyntheticMarketData(), now: () => new Date(now) });
     const dry = async (now: string) => (await protocols(now).fork(p.gen, { dryRun: true }, 'test')).result as { eligible: boolean; reasons: string[] };
@@ -236,6 +239,26 @@ describe('defect 4: forks per day', () => {
     const res = await api.call('POST', '/v1/portfolios', { body: { name: 'P', owner: 'o', initialCapital: '1000.00', settings: { timezone: 'Mars/Olympus' } } });
     expect(res.status).toBe(400);
     expect(JSON.stringify(res.body.errors)).toMatch(/IANA time zone/);
+  });
+});
+
+describe('a reinvestment and a merge of the same unit', () => {
+  it('refuses to merge a unit while a reinvestment of one of its accounts runs', async () => {
+    const p = await h.portfolio('300000.00', { ...SMALL, mergeThreshold: '60000.00' });
+    await h.activity(p.gen, 'premium', '2000.00');
+    const a = (await h.waitFor((await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} })).body.operationId)).result.summary;
+    await h.activity(a.newComAccountId, 'premium', '10000.00');
+    await h.activity(a.newGenAccountId, 'premium', '60000.00');
+    const held = gate('reinvestAllocate', (ctx) => ctx.accountId === a.newComAccountId);
+    const reinvest = await api.call('POST', `/v1/accounts/${a.newComAccountId}/reinvest`, { body: { quarter: '2026Q3' } });
+    await held.arrived;
+    const merge = await api.call('POST', `/v1/units/${a.newUnitId}/merge`, { body: {} });
+    expect(merge.status).toBe(422);
+    expect(merge.body.reasons).toContain('a reinvestment of an account of the unit is running');
+    held.release();
+    expect((await h.waitFor(reinvest.body.operationId)).status).toBe('completed');
+    expect((await h.waitFor((await api.call('POST', `/v1/units/${a.newUnitId}/merge`, { body: {} })).body.operationId)).status).toBe('completed');
+    expect((await h.integrity(p.id)).ok).toBe(true);
   });
 });
 
