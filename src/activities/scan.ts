@@ -56,6 +56,10 @@ export function createScanActivities({ orm, now = () => new Date() }: ActivityDe
     for (const { id } of rows) {
       const f = loaded.get(id);
       if (!f) continue;
+      if (f.runningFork) {
+        skipped.push({ id, type: 'fork', reason: `a fork of this account is already running (${f.runningFork})` });
+        continue;
+      }
       const extra = startedNow.get(f.portfolioId) ?? 0;
       const decision = decideFork({ ...f.facts, forksToday: f.facts.forksToday + extra }, f.settings, at);
       if (!decision.eligible) {

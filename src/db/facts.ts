@@ -53,25 +53,24 @@ export async function loadForkFacts(
       `select p.id from portfolios p where p.id in (select portfolio_id from accounts where id = any(?::uuid[])) order by p.id for no key update`,
       [uuidArray(accountIds)],
     );
+    await em.execute(`select a.id from accounts a where a.id = any(?::uuid[]) order by a.id for update`, [uuidArray(accountIds)]);
   }
-  const rows = await em.execute<AccountRow[]>(
-    `select a.*, p.settings, p.template from accounts a join portfolios p on p.id = a.portfolio_id
-      where a.id = any(?::uuid[]) and a.unit_id is not null order by a.id ${opts.lock ? 'for update of a' : ''}`,
+  // The account row and its fork sequence come from one statement (one
+  // snapshot, taken after any locks): a fork committing its first step
+  // between two reads would otherwise look both active and already running.
+  const rows = await em.execute<(AccountRow & { next_seq: string | null; running_fork: string | null })[]>(
+    `select a.*, p.settings, p.template, f.next_seq, f.running_fork
+       from accounts a join portfolios p on p.id = a.portfolio_id
+       left join lateral (select max(seq) + 1 as next_seq, max(workflow_id) filter (where status = 'started') as running_fork
+                            from forking_events where parent_account_id = a.id) f on true
+      where a.id = any(?::uuid[]) and a.unit_id is not null order by a.id`,
     [uuidArray(accountIds)],
   );
   if (rows.length === 0) return new Map();
   const settingsOf = new Map(rows.map((r) => [r.portfolio_id, withDefaults(r.settings, r.template)]));
   const today = await forksToday(em, settingsOf, opts);
-  const ids = rows.map((r) => r.id);
-  const seqs = await em.execute<{ parent_account_id: string; next: string; running: string | null }[]>(
-    `select parent_account_id, max(seq) + 1 as next, max(workflow_id) filter (where status = 'started') as running
-       from forking_events where parent_account_id = any(?::uuid[]) group by 1`,
-    [uuidArray(ids)],
-  );
-  const seqOf = new Map(seqs.map((s) => [s.parent_account_id, s]));
   return new Map(rows.map((r) => {
     const locked = toLocked(r);
-    const seq = seqOf.get(r.id);
     return [r.id, {
       accountId: r.id, portfolioId: r.portfolio_id, unitId: r.unit_id!, settings: settingsOf.get(r.portfolio_id)!,
       facts: {
@@ -81,8 +80,8 @@ export async function loadForkFacts(
         },
         forksToday: today.get(r.portfolio_id) ?? 0,
       },
-      nextSeq: Number(seq?.next ?? 1),
-      runningFork: seq?.running ?? null,
+      nextSeq: Number(r.next_seq ?? 1),
+      runningFork: r.running_fork ?? null,
     }];
   }));
 }

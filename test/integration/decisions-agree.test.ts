@@ -89,3 +89,26 @@ it('the dry run, the scan and the first step agree on every fork', async () => {
     { numRuns: 40 },
   );
 });
+
+it('the scan skips a Gen-Acc whose fork is already running, whatever its row reads', async () => {
+  // A fork's first step commits its event while a scan is between reads: the
+  // scan saw an active account over the threshold. It must not start a second
+  // fork under the next sequence number (CI caught `fork-<id>-2` that way).
+  const ledger = new LedgerService(db.orm);
+  const portfolios = new PortfolioService(db.orm, ledger);
+  const accounts = new AccountService(db.orm, ledger);
+  const acts = createActivities({ orm: db.orm, ledger, broker: new PaperBroker(db.orm), market: new SyntheticMarketData() });
+  const p = await portfolios.create({ name: 'R', owner: 'o', initialCapital: money('300000.00'), template: 'moderate', settings: {} }, 'test');
+  const root = p.units[0]!;
+  const gen = root.accounts.find((a) => a.type === 'gen')!.id;
+  await accounts.recordActivity(gen, { type: 'premium', amount: money('60000.00') }, 'running-fork', 'test');
+  await db.orm.em.fork().execute(
+    `insert into forking_events (id, workflow_id, portfolio_id, parent_account_id, parent_unit_id, seq, surplus, retained, fork_amount,
+       child_gen, child_com, threshold, trigger, actor, status, run_id, attempt)
+     values (?, ?, ?, ?, ?, 1, 1, 0, 1, 1, 0, 1, 'manual', 'test', 'started', 'r', 1)`,
+    [uuidv7(), `fork-${gen}-1`, p.id, gen, root.id],
+  );
+  const scan = await acts.scanForkCandidates({ portfolioId: p.id });
+  expect(scan.candidates).toEqual([]);
+  expect(scan.skipped).toEqual([{ id: gen, type: 'fork', reason: `a fork of this account is already running (fork-${gen}-1)` }]);
+});
