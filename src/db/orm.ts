@@ -3,10 +3,12 @@ import { Migrator } from '@mikro-orm/migrations';
 import { ENTITIES } from './entities';
 import { Migration20261127000000_foundation } from './migrations/Migration20261127000000_foundation';
 import { Migration20261127010000_protocols } from './migrations/Migration20261127010000_protocols';
+import { Migration20261129000000_operators } from './migrations/Migration20261129000000_operators';
 
 export const MIGRATIONS = [
   { name: 'Migration20261127000000_foundation', class: Migration20261127000000_foundation },
   { name: 'Migration20261127010000_protocols', class: Migration20261127010000_protocols },
+  { name: 'Migration20261129000000_operators', class: Migration20261129000000_operators },
 ];
 
 export function ormConfig(clientUrl: string, poolMax = 10) {
