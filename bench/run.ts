@@ -20,7 +20,7 @@ import { silentLogger } from '../src/infra/logger';
 import { connectClient, ensureSearchAttributes } from '../src/infra/temporal';
 import { resolveTemporalCli, startTemporalDevServer } from '../src/infra/temporal-dev-server';
 import { LedgerService } from '../src/ledger/ledger';
-import { installTemporalRuntime, startWorker } from '../src/worker';
+import { installTemporalRuntime, startWorker, workflowInterceptorModules } from '../src/worker';
 import { freePort } from '../test/support/ports';
 import { type Measured, measure } from './stats';
 
@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   await migrate(orm);
   const config = loadConfig({ ...process.env, DATABASE_URL: undefined, TEMPORAL_TASK_QUEUE: 'bench', WORKER_ACTIVITY_CONCURRENCY: '200', WORKER_WORKFLOW_CONCURRENCY: '200' });
   installTemporalRuntime('warn');
-  const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('./workflows') });
+  const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('./workflows'), workflowInterceptorModules });
   const worker = await startWorker({
     config, orm, address: temporal.address, log: silentLogger, workflowBundle,
     wrapActivities: (real) => ({ ...real, noop: async () => undefined }) as Activities,

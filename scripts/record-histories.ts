@@ -37,9 +37,9 @@ async function main(): Promise<void> {
   const s = buildServices(orm, client, { taskQueue: 'histories' });
   const out = resolve(__dirname, '../test/histories/current');
   mkdirSync(out, { recursive: true });
-  const save = async (name: string, workflowId: string) => {
+  const save = async (name: string, workflowId: string, opts: { wait: boolean } = { wait: true }) => {
     const handle = client.workflow.getHandle(workflowId);
-    await handle.result().catch(() => undefined);
+    if (opts.wait) await handle.result().catch(() => undefined);
     // Binary protobuf (base64): replaying it needs no JSON conversion between protobufjs copies.
     const bytes = proto.api.history.v1.History.encode(await handle.fetchHistory()).finish();
     writeFileSync(join(out, `${name}.history.b64`), Buffer.from(bytes).toString('base64'));
@@ -65,6 +65,33 @@ async function main(): Promise<void> {
     await injectBrokerFault(orm, 'transferCash', 1, 'reject');
     const failed = (await s.protocols.fork(qGen, {}, 'recorder')).result as { operationId: string };
     await save('fork-compensated', failed.operationId);
+
+    // Operators in the loop: runs that wait on a person's task (recorded mid-wait), and the same runs decided.
+    const openTaskOf = async (operationId: string, title = '') => {
+      for (;;) {
+        const task = (await s.tasks.list({ operationId, status: 'open' })).find((t) => t.title.includes(title));
+        if (task) return task;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    const forkable = async (settings: Record<string, unknown>, key: string) => {
+      const portfolio = await s.portfolios.create({ name: key, owner: 'h', initialCapital: money('300000.00'), template: 'moderate', settings }, 'recorder');
+      const gen = portfolio.units[0]!.accounts.find((a) => a.type === 'gen')!.id;
+      await s.accounts.recordActivity(gen, { type: 'premium', amount: money('50001.01') }, key, 'recorder');
+      return ((await s.protocols.fork(gen, {}, 'recorder')).result as { operationId: string }).operationId;
+    };
+    const approval = await forkable({ approvals: { fork: true } }, 'h5');
+    const approvalTask = await openTaskOf(approval);
+    await save('fork-waiting-approval', approval, { wait: false });
+    await s.tasks.decide(approvalTask.id, { decision: 'approve' }, 'recorder');
+    await save('fork-approved-completed', approval);
+    const manual = await forkable({ broker: 'manual' }, 'h6');
+    await s.tasks.decide((await openTaskOf(manual, 'Open')).id, { decision: 'done', brokerReference: 'REC-1' }, 'recorder');
+    const transfer = await openTaskOf(manual, 'Transfer');
+    await save('fork-waiting-broker', manual, { wait: false });
+    await s.tasks.decide(transfer.id, { decision: 'failed', note: 'recorded failure' }, 'recorder');
+    await s.tasks.decide((await openTaskOf(manual, 'Close')).id, { decision: 'done', brokerReference: 'REC-2' }, 'recorder');
+    await save('fork-manual-compensated', manual);
 
     const scan = await s.protocols.startScan({ portfolioId: q.id }, 'recorder');
     await save('scan-completed', scan.operationId);

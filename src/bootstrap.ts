@@ -11,6 +11,7 @@ import type { Config } from './config';
 import { migrate, openOrm } from './db/orm';
 import { startEmbeddedPostgres } from './infra/embedded-postgres';
 import type { Logger } from './infra/logger';
+import { registerDbCollectors } from './infra/metrics';
 import { connectClient, ensureSearchAttributes, temporalReady } from './infra/temporal';
 import { startTemporalDevServer } from './infra/temporal-dev-server';
 import { LedgerService } from './ledger/ledger';
@@ -22,6 +23,8 @@ import { PortfolioService } from './services/portfolios';
 import { OperationsService } from './services/operations';
 import { ProtocolService } from './services/protocols';
 import { ProjectionService } from './services/projections';
+import { TaskService } from './services/tasks';
+import { WebhookService } from './services/webhooks';
 import { type MarketDataProvider, SyntheticMarketData } from './market/provider';
 import { ScheduleService } from './schedules';
 
@@ -77,16 +80,18 @@ export async function openTemporal(
 export function buildServices(
   orm: MikroORM,
   temporal: Client,
-  opts: { taskQueue: string; market?: MarketDataProvider; reinvestTimezone?: string },
+  opts: { taskQueue: string; market?: MarketDataProvider; reinvestTimezone?: string; webhookAllowedHosts?: readonly string[] },
 ) {
   const ledger = new LedgerService(orm);
   const projections = new ProjectionService(orm);
+  const tasks = new TaskService(orm, temporal);
   return {
+    tasks,
     projections,
     protocols: new ProtocolService(orm, temporal, {
       taskQueue: opts.taskQueue, market: opts.market ?? new SyntheticMarketData(), projections, reinvestTimezone: opts.reinvestTimezone,
     }),
-    operations: new OperationsService(orm, temporal),
+    operations: new OperationsService(orm, temporal, tasks),
     schedules: new ScheduleService(temporal),
     ledger,
     portfolios: new PortfolioService(orm, ledger),
@@ -94,6 +99,7 @@ export function buildServices(
     integrity: new IntegrityService(orm),
     apiKeys: new ApiKeyService(orm),
     audit: new AuditLogService(orm),
+    webhooks: new WebhookService(orm, { allowedHosts: opts.webhookAllowedHosts }),
   };
 }
 export type Services = ReturnType<typeof buildServices>;
@@ -117,12 +123,15 @@ export async function startApi(opts: {
   log: Logger;
   rateLimitPerMinute?: number;
   codec?: { codec: PayloadCodec; uiOrigins: string[] };
+  /** GET /metrics: METRICS_TOKEN, and the Temporal SDK exporter's host:port to append. */
+  metrics?: { token?: string; sdkAddress?: string };
 }): Promise<{ server: Server; url: string; stop(): Promise<void> }> {
   const app = createApp({
     ...opts.services,
     log: opts.log,
     rateLimitPerMinute: opts.rateLimitPerMinute,
     codec: opts.codec,
+    metrics: opts.metrics,
     readiness: async () => {
       const [postgres, temporal] = await Promise.all([postgresReady(opts.orm), temporalReady(opts.temporal)]);
       return { postgres, temporal };
@@ -133,11 +142,14 @@ export async function startApi(opts: {
     s.once('error', reject);
   });
   const { port } = server.address() as AddressInfo;
+  // The gauges read at scrape time (open tasks) query this database while the API runs.
+  const unregisterCollectors = registerDbCollectors(opts.orm);
   return {
     server,
     url: `http://${opts.host}:${port}`,
     stop: () =>
       new Promise<void>((resolve) => {
+        unregisterCollectors();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { isAllowListEntry } from './notify/ssrf';
 
 const port = z.coerce.number().int().min(1).max(65535);
 
@@ -37,9 +38,22 @@ const envSchema = z.object({
   TEMPORAL_CODEC_KEYS: z.string().optional(),
   TEMPORAL_CODEC_KEY_ID: z.string().optional(),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(1200),
+  METRICS_TOKEN: z.string().min(16, 'METRICS_TOKEN must be at least 16 characters').optional(),
+  TEMPORAL_METRICS_ADDRESS: z
+    .string()
+    .regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:9464')
+    .optional(),
   PAPER_BROKER_LATENCY_MS: z.coerce.number().int().min(0).max(60_000).default(0),
   PAPER_BROKER_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
   PAPER_BROKER_TIMEOUT_RATE: z.coerce.number().min(0).max(1).default(0),
+  WEBHOOK_ALLOWED_HOSTS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((h) => h.trim()).filter(Boolean))
+    .refine((hosts) => hosts.every(isAllowListEntry), 'must be comma-separated host names, IP addresses or CIDRs (e.g. 127.0.0.1,::1,10.0.0.0/8)'),
+  WEBHOOK_RETRY_INITIAL_MS: z.coerce.number().int().min(1).max(86_400_000).default(10_000),
+  WEBHOOK_RETRY_MAX_MS: z.coerce.number().int().min(1).max(86_400_000).default(3_600_000),
+  WEBHOOK_GIVE_UP_HOURS: z.coerce.number().min(0).max(24 * 30).default(25),
 });
 
 export interface Config {
@@ -65,6 +79,10 @@ export interface Config {
   codecKeyId?: string;
   /** Requests per minute per API key (0: no limit). */
   rateLimitPerMinute: number;
+  /** Set: GET /metrics requires `Authorization: Bearer <token>`. Unset: /metrics is open, like /healthz. */
+  metricsToken?: string;
+  /** host:port of the Temporal SDK's Prometheus exporter (the worker binds it; /metrics appends it). */
+  temporalMetricsAddress?: string;
   /** CSV market data (date,index_close,volatility_index) for the dynamic strategy; unset: the synthetic source. */
   marketDataCsv?: string;
   scanIntervalMinutes: number;
@@ -73,6 +91,13 @@ export interface Config {
   workerActivityConcurrency: number;
   workerWorkflowConcurrency: number;
   paperBroker: { latencyMs: number; failureRate: number; timeoutRate: number; hangMs: number };
+  /** Webhook targets permitted although private or loopback: host names, IP addresses or CIDRs (WEBHOOK_ALLOWED_HOSTS). */
+  webhookAllowedHosts: string[];
+  /** First retry delay of a failed webhook delivery; doubles per attempt (with jitter) up to webhookRetryMaxMs. */
+  webhookRetryInitialMs: number;
+  webhookRetryMaxMs: number;
+  /** A delivery still failing this many hours after its event is marked failed. */
+  webhookGiveUpHours: number;
 }
 
 /** Parses the environment once into a frozen, typed object; throws a readable error on bad values. */
@@ -105,6 +130,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     logLevel: e.LOG_LEVEL,
     marketDataCsv: e.MARKET_DATA_CSV,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    metricsToken: e.METRICS_TOKEN,
+    temporalMetricsAddress: e.TEMPORAL_METRICS_ADDRESS,
     codecKeys: e.TEMPORAL_CODEC_KEYS,
     codecKeyId: e.TEMPORAL_CODEC_KEY_ID,
     scanIntervalMinutes: e.SCAN_INTERVAL_MINUTES,
@@ -118,5 +145,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       // Longer than the broker steps' 10 s timeout, so a "timeout" is one.
       hangMs: 15_000,
     }),
+    webhookAllowedHosts: Object.freeze([...e.WEBHOOK_ALLOWED_HOSTS]) as string[],
+    webhookRetryInitialMs: e.WEBHOOK_RETRY_INITIAL_MS,
+    webhookRetryMaxMs: Math.max(e.WEBHOOK_RETRY_MAX_MS, e.WEBHOOK_RETRY_INITIAL_MS),
+    webhookGiveUpHours: e.WEBHOOK_GIVE_UP_HOURS,
   });
 }

@@ -8,9 +8,11 @@ import { type Config, loadConfig } from './config';
 import { leaveShutdownSignalsToCaller } from './infra/embedded-postgres';
 import type { EngineLock } from './infra/engine-lock';
 import { createLogger } from './infra/logger';
+import { freePort } from './infra/port-check';
 import { explainPortInUse, preflight } from './infra/preflight';
 import { describeError, isPortInUse, StartupError } from './infra/startup-errors';
 import { marketDataFrom } from './market/provider';
+import { startWebhookDispatcher } from './notify/dispatcher';
 import { ApiKeyService } from './services/api-keys';
 import { installTemporalRuntime, startWorker } from './worker';
 import { ensureSchedules } from './schedules';
@@ -61,11 +63,15 @@ async function main(): Promise<void> {
     track('temporal client', { stop: () => temporal.client.connection.close() });
 
     const admin = await step('creating the admin API key', () => new ApiKeyService(db.orm).bootstrapAdmin(config.dataDir, config.adminApiKey));
-    installTemporalRuntime(config.logLevel);
+    // The SDK's worker metrics: TEMPORAL_METRICS_ADDRESS, else a free loopback port; GET /metrics appends them.
+    const temporalMetricsAddress = config.temporalMetricsAddress ?? `127.0.0.1:${await freePort('127.0.0.1')}`;
+    installTemporalRuntime(config.logLevel, { metricsAddress: temporalMetricsAddress });
     const worker = await step('starting the worker', () => startWorker({ config, orm: db.orm, address: temporal.address, log, codec }));
     track('worker', worker);
     await step('creating the schedules', () => ensureSchedules(temporal.client, config, log));
-    const api = await step('starting the API', () => startApi({ orm: db.orm, services: buildServices(db.orm, temporal.client, { taskQueue: config.taskQueue, market: marketDataFrom(config), reinvestTimezone: config.reinvestTimezone }), temporal: temporal.client, host: config.host, port: config.port, log, rateLimitPerMinute: config.rateLimitPerMinute, codec: codec && { codec, uiOrigins: uiOrigins(config) } }));
+    // Stopped before the ORM (the stack stops in reverse order).
+    track('webhook dispatcher', startWebhookDispatcher({ orm: db.orm, log, config }));
+    const api = await step('starting the API', () => startApi({ orm: db.orm, services: buildServices(db.orm, temporal.client, { taskQueue: config.taskQueue, market: marketDataFrom(config), reinvestTimezone: config.reinvestTimezone, webhookAllowedHosts: config.webhookAllowedHosts }), temporal: temporal.client, host: config.host, port: config.port, log, rateLimitPerMinute: config.rateLimitPerMinute, codec: codec && { codec, uiOrigins: uiOrigins(config) }, metrics: { token: config.metricsToken, sdkAddress: temporalMetricsAddress } }));
     track('api', api);
 
     const keyLine =

@@ -4,7 +4,7 @@
  * file (`npm run worker`) starts a worker alone against DATABASE_URL and
  * TEMPORAL_ADDRESS.
  */
-import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { type Activities, createActivities } from './activities';
 import type { BrokerGateway } from './broker/gateway';
@@ -12,12 +12,23 @@ import { PaperBroker } from './broker/paper';
 import { type Config, loadConfig } from './config';
 import { openOrm } from './db/orm';
 import { createLogger, type Logger } from './infra/logger';
+import { activityInterceptors } from './infra/temporal-interceptors';
+import { TemporalLogger } from './infra/temporal-logger';
 import { LedgerService } from './ledger/ledger';
 import { connectClient, ensureSearchAttributes } from './infra/temporal';
 import { ensureSchedules } from './schedules';
 import { codecFromSpec } from './infra/codec';
 import type { PayloadCodec } from '@temporalio/common';
 import { marketDataFrom } from './market/provider';
+import { startWebhookDispatcher } from './notify/dispatcher';
+
+/**
+ * The workflow interceptor modules (request id to activities, children and
+ * log lines). Every bundle of the workflows includes them: the worker's own
+ * (`workflowsPath`) here, and `bundleWorkflowCode({ workflowInterceptorModules })`
+ * wherever a bundle is built beforehand (tests, replay, bench).
+ */
+export const workflowInterceptorModules = [require.resolve('./workflows/interceptors')];
 
 export interface WorkerHandle {
   worker: Worker;
@@ -53,6 +64,8 @@ export async function startWorker(opts: {
     taskQueue: opts.taskQueue ?? opts.config.taskQueue,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
     activities,
+    // A prebuilt bundle carries its workflow interceptors already (the SDK ignores workflowModules then).
+    interceptors: { activity: [activityInterceptors], ...(!opts.workflowBundle && { workflowModules: workflowInterceptorModules }) },
     dataConverter: opts.codec ? { payloadCodecs: [opts.codec] } : undefined,
     maxConcurrentActivityTaskExecutions: opts.config.workerActivityConcurrency,
     maxConcurrentWorkflowTaskExecutions: opts.config.workerWorkflowConcurrency,
@@ -69,10 +82,22 @@ export async function startWorker(opts: {
   };
 }
 
-/** Routes the SDK's own logging at the given level (once per process, before any worker). */
-export function installTemporalRuntime(level: Config['logLevel']): void {
-  const map = { debug: 'DEBUG', info: 'WARN', warn: 'WARN', error: 'ERROR' } as const;
-  Runtime.install({ logger: new DefaultLogger(map[level]) });
+/**
+ * The SDK's runtime, once per process before any worker: its logs (workflow
+ * and activity `log` lines at `level`; the SDK's own and Core's at WARN unless
+ * `level` is debug) go through the engine's pino logger as JSON; with
+ * `metricsAddress` (host:port) its Prometheus exporter serves the worker's
+ * metrics there (GET /metrics appends them).
+ */
+export function installTemporalRuntime(level: Config['logLevel'], opts: { metricsAddress?: string } = {}): void {
+  const sdkLevel = ({ debug: 'DEBUG', info: 'WARN', warn: 'WARN', error: 'ERROR' } as const)[level];
+  Runtime.install({
+    logger: new TemporalLogger(createLogger('temporal', level), { level, sdkLevel }),
+    telemetryOptions: {
+      logging: { forward: {}, filter: { core: sdkLevel, other: 'ERROR' } },
+      ...(opts.metricsAddress && { metrics: { prometheus: { bindAddress: opts.metricsAddress } } }),
+    },
+  });
 }
 
 async function main(): Promise<void> {
@@ -81,11 +106,12 @@ async function main(): Promise<void> {
   if (!config.databaseUrl || !config.temporalAddress) {
     throw new Error('`npm run worker` runs the worker alone: set DATABASE_URL and TEMPORAL_ADDRESS (or use `npm start`)');
   }
-  installTemporalRuntime(config.logLevel);
+  installTemporalRuntime(config.logLevel, { metricsAddress: config.temporalMetricsAddress });
   const orm = await openOrm(config.databaseUrl, config.dbPoolMax);
   const codec = codecFromSpec(config.codecKeys, config.codecKeyId);
   if (!codec) log.warn('TEMPORAL_CODEC_KEYS is not set: workflow payloads go to Temporal unencrypted');
   const handle = await startWorker({ config, orm, address: config.temporalAddress, log, codec });
+  const webhooks = startWebhookDispatcher({ orm, log, config });
   const client = await connectClient(config.temporalAddress, config.temporalNamespace, codec);
   await ensureSearchAttributes(client, config.temporalNamespace, log);
   await ensureSchedules(client, config, log);
@@ -94,6 +120,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   await handle.done;
+  await webhooks.stop();
   await orm.close();
 }
 

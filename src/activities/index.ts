@@ -3,6 +3,7 @@ import { createForkActivities } from './fork';
 import { createMergeActivities } from './merge';
 import { createReinvestActivities } from './reinvest';
 import { createScanActivities } from './scan';
+import { createTaskActivities } from './tasks';
 
 /**
  * Every activity the worker registers, built once with its dependencies.
@@ -14,9 +15,10 @@ export function createActivities(deps: ActivityDeps) {
   const fork = createForkActivities(deps);
   const merge = createMergeActivities(deps);
   const reinvest = createReinvestActivities(deps);
+  const tasks = createTaskActivities(deps);
   return {
-    ...withBusinessFailures({ ...fork.steps, ...merge.steps, ...reinvest.steps, ...createScanActivities(deps) }),
-    ...retriedUntilDone({ ...fork.undos, ...merge.undos, ...merge.untilDone, ...reinvest.undos }),
+    ...withBusinessFailures({ ...fork.steps, ...merge.steps, ...reinvest.steps, ...createScanActivities(deps), ...tasks.steps }),
+    ...retriedUntilDone({ ...fork.undos, ...merge.undos, ...merge.untilDone, ...reinvest.undos, ...tasks.tasks }),
   };
 }
 export type Activities = ReturnType<typeof createActivities>;

@@ -1,4 +1,5 @@
-import { type LoadedMerge, loadForkFacts, loadMergeFacts } from '../db/facts';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { type LoadedMerge, loadForkFacts, loadMergeFacts, uuidArray } from '../db/facts';
 import { DomainError } from '../domain/errors';
 import { decideFork } from '../domain/fork';
 import { decideMerge, rankMergeCandidates } from '../domain/merge';
@@ -49,6 +50,7 @@ export function createScanActivities({ orm, now = () => new Date() }: ActivityDe
     if (rows.length === 0) return { candidates: [], skipped: [], nextAfterId: null };
     const at = now();
     const loaded = await loadForkFacts(em, rows.map((r) => r.id), { now: at });
+    const declined = await recentlyDeclined(em, 'fork', rows.map((r) => r.id), at);
     // Forks this batch will start count toward each portfolio's daily limit.
     const startedNow = new Map<string, number>();
     const candidates: ForkCandidate[] = [];
@@ -58,6 +60,10 @@ export function createScanActivities({ orm, now = () => new Date() }: ActivityDe
       if (!f) continue;
       if (f.runningFork) {
         skipped.push({ id, type: 'fork', reason: `a fork of this account is already running (${f.runningFork})` });
+        continue;
+      }
+      if (declined.has(id)) {
+        skipped.push({ id, type: 'fork', reason: 'its last fork was rejected or expired within the fork cooling period' });
         continue;
       }
       const extra = startedNow.get(f.portfolioId) ?? 0;
@@ -88,9 +94,10 @@ export function createScanActivities({ orm, now = () => new Date() }: ActivityDe
     );
     // A scan's merges all count their cooling period from the scan's start.
     const reference = new Date(input.scanStartedAt);
+    const declined = await recentlyDeclined(em, 'merge', rows.map((r) => r.id), reference);
     const byPortfolio = new Map<string, LoadedMerge[]>();
     const skipped: ScanReport['skipped'] = [];
-    for (const { id } of rows) {
+    for (const { id } of rows.filter((r) => !declined.has(r.id))) {
       const loaded = await loadMergeFacts(em, id, { now: reference, coolingReference: reference });
       const decision = decideMerge({ candidate: loaded.candidate, lastMergeAt: loaded.lastMergeAt, sources: [] }, loaded.settings, reference);
       if (!decision.eligible) {
@@ -108,6 +115,7 @@ export function createScanActivities({ orm, now = () => new Date() }: ActivityDe
         else skipped.push({ id: l.unitId, type: 'merge', reason: `beyond the ${settings.maxMergesPerScan} merges a scan may start` });
       }
     }
+    for (const id of declined) skipped.push({ id, type: 'merge', reason: 'its last merge was rejected or expired within the merge cooling period' });
     return { candidates, skipped };
   }
 
@@ -134,4 +142,23 @@ export function createScanActivities({ orm, now = () => new Date() }: ActivityDe
   }
 
   return { scanForkCandidates, scanMergeCandidates, scanReinvestCandidates, assertPortfolio };
+}
+
+/**
+ * Accounts (forks) or units (merges) whose last approval was rejected or
+ * expired within the portfolio's cooling period: the scan does not ask the
+ * operator again at every run; a manual request still can.
+ */
+async function recentlyDeclined(em: EntityManager, type: 'fork' | 'merge', ids: string[], at: Date): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const prefix = type === 'fork' ? 6 : 7; // operation ids are fork-<accountId>-<seq> and merge-<unitId>
+  const cooling = type === 'fork' ? 'forkCoolingHours' : 'mergeCoolingHours';
+  const rows = await em.execute<{ id: string }[]>(
+    `select distinct substring(t.operation_id from ${prefix} for 36) as id from tasks t join portfolios p on p.id = t.portfolio_id
+      where t.kind = 'approval' and t.operation_type = ? and (t.decision = 'reject' or t.status = 'expired')
+        and t.decided_at > ?::timestamptz - make_interval(hours => coalesce((p.settings->>'${cooling}')::int, 24))
+        and substring(t.operation_id from ${prefix} for 36) = any(?::text[])`,
+    [type, at, uuidArray(ids)],
+  );
+  return new Set(rows.map((r) => r.id));
 }

@@ -17,7 +17,7 @@ import { pgDate } from './sql';
  * (inside the caller's transaction); the dry run and the scan read without.
  */
 
-const uuidArray = (ids: string[]) => `{${ids.join(',')}}`;
+export const uuidArray = (ids: string[]) => `{${ids.join(',')}}`;
 
 interface AccountRow {
   id: string; portfolio_id: string; unit_id: string | null; type: LockedAccount['type']; status: string; base_balance: string;

@@ -51,11 +51,22 @@ export const settingsShape = {
   weeklyReturns: z.object({ gen: pctSchema, rev: pctSchema, com: pctSchema }).strict(),
   /** The portfolio's calendar: "today" for the forks-per-day limit. */
   timezone: timeZoneSchema,
+  /** Which operations wait for an operator's approval before anything moves (docs/domain.md section 8). */
+  approvals: z.object({ fork: z.boolean(), merge: z.boolean(), reinvestment: z.boolean() }).strict(),
+  /** An approval not decided within this many hours ends the operation `expired`. */
+  approvalTimeoutHours: z.number().int().min(1).max(24 * 90),
+  /** An open task reminds its operator every this many hours. */
+  reminderHours: z.number().int().min(1).max(24 * 30),
+  /** `paper`: the simulated broker moves the money; `manual`: every broker step is a task for a person. */
+  broker: z.enum(['paper', 'manual']),
 };
 
 export const settingsSchema = z.object(settingsShape).strict();
 export type PortfolioSettings = z.infer<typeof settingsSchema>;
-export const settingsOverridesSchema = z.object(settingsShape).partial().strict();
+export const settingsOverridesSchema = z
+  .object({ ...settingsShape, approvals: settingsShape.approvals.partial() })
+  .partial()
+  .strict();
 export type SettingsOverrides = z.infer<typeof settingsOverridesSchema>;
 
 export function defaultSettings(template: TemplateName = 'moderate'): PortfolioSettings {
@@ -75,6 +86,10 @@ export function defaultSettings(template: TemplateName = 'moderate'): PortfolioS
     reinvestmentStrategy: 'standard',
     weeklyReturns: { gen: '0.015', rev: '0.01', com: '0.005' },
     timezone: 'UTC',
+    approvals: { fork: false, merge: false, reinvestment: false },
+    approvalTimeoutHours: 72,
+    reminderHours: 24,
+    broker: 'paper',
   };
 }
 
@@ -85,5 +100,6 @@ export function withDefaults(stored: Partial<PortfolioSettings>, template: Templ
 
 /** Applies overrides to a base and re-validates the whole. */
 export function resolveSettings(base: PortfolioSettings, overrides: SettingsOverrides = {}): PortfolioSettings {
-  return Object.freeze(settingsSchema.parse({ ...base, ...overrides }));
+  // `approvals` merges key by key: `{ approvals: { fork: true } }` leaves merge and reinvestment as they were.
+  return Object.freeze(settingsSchema.parse({ ...base, ...overrides, approvals: { ...base.approvals, ...overrides.approvals } }));
 }

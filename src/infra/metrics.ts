@@ -1,4 +1,6 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Logger } from './logger';
 
 /**
  * The engine's Prometheus metrics, one registry per process. The API serves
@@ -31,3 +33,96 @@ export const metrics = {
   /** Tasks opened and decided, by kind and decision. */
   tasksDecided: new Counter({ name: 'alluse_tasks_decided_total', help: 'Tasks decided, by kind and decision', labelNames: ['kind', 'decision'] as const, registers: [registry] }),
 };
+
+/** Task kinds (tasks.kind): always reported, 0 when none is open, so an alert needs no absent(). */
+const TASK_KINDS = ['approval', 'broker'] as const;
+
+interface OpenTaskRow {
+  kind: string;
+  open: number;
+  oldest_seconds: number;
+}
+
+interface TaskSource {
+  orm: MikroORM;
+  pending?: Promise<OpenTaskRow[]>;
+}
+
+/** The databases of the APIs running in this process; the gauges read the latest one. */
+const taskSources: TaskSource[] = [];
+
+/** One query per scrape for both task gauges (their collects run together). */
+function openTasks(source: TaskSource): Promise<OpenTaskRow[]> {
+  source.pending ??= source.orm.em
+    .fork()
+    .execute<OpenTaskRow[]>(
+      `select kind, count(*)::int as open, extract(epoch from now() - min(created_at))::float8 as oldest_seconds
+         from tasks where status = 'open' group by kind`,
+    )
+    .finally(() => {
+      source.pending = undefined;
+    });
+  return source.pending;
+}
+
+/** Fills a task gauge from the database at scrape time; no samples when there is no database or it does not answer. */
+async function collectTasks(gauge: Gauge<'kind'>, value: (row: OpenTaskRow | undefined) => number): Promise<void> {
+  gauge.reset();
+  const source = taskSources.at(-1);
+  if (!source) return;
+  let rows: OpenTaskRow[];
+  try {
+    rows = await openTasks(source);
+  } catch {
+    return; // A database that does not answer shows as missing samples, not as a failed /metrics.
+  }
+  for (const kind of TASK_KINDS) gauge.set({ kind }, value(rows.find((r) => r.kind === kind)));
+}
+
+/** Open tasks (waiting on a person), by kind, read from PostgreSQL at each scrape. */
+export const tasksOpen: Gauge<'kind'> = new Gauge({
+  name: 'alluse_tasks_open', help: 'Tasks open (waiting on a person), by kind', labelNames: ['kind'] as const, registers: [registry],
+  collect: () => collectTasks(tasksOpen, (r) => r?.open ?? 0),
+});
+
+/** Age of the oldest open task, by kind (0 when none is open). */
+export const tasksOldestOpenSeconds: Gauge<'kind'> = new Gauge({
+  name: 'alluse_tasks_oldest_open_seconds', help: 'Age in seconds of the oldest open task, by kind (0: none open)', labelNames: ['kind'] as const,
+  registers: [registry],
+  collect: () => collectTasks(tasksOldestOpenSeconds, (r) => r?.oldest_seconds ?? 0),
+});
+
+/**
+ * Lets the gauges read from the database (called where the API starts).
+ * Returns the undo, for when the API stops (before its ORM closes).
+ */
+export function registerDbCollectors(orm: MikroORM): () => void {
+  const source: TaskSource = { orm };
+  taskSources.push(source);
+  return () => {
+    const i = taskSources.indexOf(source);
+    if (i >= 0) taskSources.splice(i, 1);
+  };
+}
+
+/**
+ * The text exposition served at GET /metrics: this registry, then the
+ * Temporal SDK's own metrics when its Prometheus exporter runs at
+ * `sdkAddress` (host:port; fetched with a 2 s timeout, left out on failure).
+ */
+export async function exposition(opts: { sdkAddress?: string; log?: Logger } = {}): Promise<string> {
+  const [ours, sdk] = await Promise.all([registry.metrics(), opts.sdkAddress ? sdkExposition(opts.sdkAddress, opts.log) : '']);
+  if (!sdk.trim()) return ours;
+  return `${ours.endsWith('\n') ? ours : `${ours}\n`}${sdk}`;
+}
+
+async function sdkExposition(address: string, log?: Logger): Promise<string> {
+  try {
+    const res = await fetch(`http://${address}/metrics`, { signal: AbortSignal.timeout(2000) });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    return await res.text();
+  } catch (err) {
+    log?.debug('Temporal SDK metrics not appended', { address, error: String((err as Error)?.message ?? err) });
+    return '';
+  }
+}

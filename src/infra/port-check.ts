@@ -15,6 +15,19 @@ export function portInUse(port: number, host: string): Promise<boolean> {
   });
 }
 
+/** A TCP port free on `host` right now (the kernel's pick), for a listener nobody has to know in advance. */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.unref();
+    probe.once('error', reject);
+    probe.listen({ port: 0, host }, () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 /**
  * True once something accepts TCP connections on host:port. A cheap first
  * readiness check: a gRPC probe made before the server listens waits out

@@ -2,15 +2,20 @@ import { Client, Connection } from '@temporalio/client';
 import type { PayloadCodec } from '@temporalio/common';
 import { SEARCH_ATTRIBUTE_NAMES } from '../shared/operations';
 import type { Logger } from './logger';
+import { requestIdClientInterceptor } from './temporal-interceptors';
 
 /** Custom search attributes (all Keyword) the engine sets on every run, so operators can filter in the UI and CLI. */
 export const SEARCH_ATTRIBUTES = Object.values(SEARCH_ATTRIBUTE_NAMES);
 
 const INDEXED_VALUE_TYPE_KEYWORD = 2;
 
+/** A client whose workflow starts, signals, updates and queries carry the current API request's id (header `alluse-request-id`). */
 export async function connectClient(address: string, namespace: string, codec?: PayloadCodec): Promise<Client> {
   const connection = await Connection.connect({ address });
-  return new Client({ connection, namespace, dataConverter: codec ? { payloadCodecs: [codec] } : undefined });
+  return new Client({
+    connection, namespace, dataConverter: codec ? { payloadCodecs: [codec] } : undefined,
+    interceptors: { workflow: [requestIdClientInterceptor] },
+  });
 }
 
 /** Registers the engine's search attributes when missing; a no-op when they exist. */

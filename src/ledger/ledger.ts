@@ -6,6 +6,7 @@ import { BUCKETS, type Bucket, type Buckets, applyDelta } from '../domain/bucket
 import { DomainError } from '../domain/errors';
 import { Dec, ZERO, fromDb, formatMoney, sum } from '../domain/money';
 import { pgDate } from '../db/sql';
+import { metrics } from '../infra/metrics';
 
 /** An account row as locked for an entry. */
 export interface LockedAccount {
@@ -103,8 +104,24 @@ export class LedgerService {
     }
   }
 
-  /** Posts inside a caller's transaction (the caller commits or rolls back). */
+  /**
+   * Posts inside a caller's transaction (the caller commits or rolls back).
+   * Timed into `alluse_ledger_post_seconds{outcome}`: `posted`, `replayed`
+   * (the key existed) or `rejected` (it threw; the caller's transaction rolls back).
+   */
   async postIn(em: EntityManager, req: PostRequest): Promise<PostResult> {
+    const end = metrics.ledgerPostSeconds.startTimer();
+    try {
+      const result = await this.postUntimed(em, req);
+      end({ outcome: result.created ? 'posted' : 'replayed' });
+      return result;
+    } catch (err) {
+      end({ outcome: 'rejected' });
+      throw err;
+    }
+  }
+
+  private async postUntimed(em: EntityManager, req: PostRequest): Promise<PostResult> {
     if (req.compensable) await this.guard(em, req.idempotencyKey);
     const accounts = await lockAccounts(em, req.accountIds);
     // Checked under the locks: a concurrent request with the same key has committed by now, or never will first.

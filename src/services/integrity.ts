@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { chainOf, verifyChain } from '../audit/audit';
 import { DomainError } from '../domain/errors';
+import { emitEvent } from '../notify/events';
 
 export interface IntegrityCheck {
   name: string;
@@ -107,6 +109,15 @@ export class IntegrityService {
       ok: chain.ok,
       detail: chain.ok ? `${chain.rows} audit rows, every hash and link verified` : `audit chain broken at seq ${chain.firstBadSeq}`,
     });
-    return { ok: checks.every((c) => c.ok), checks };
+    const ok = checks.every((c) => c.ok);
+    if (!ok) {
+      // One integrity.failed event per distinct failure: re-running the check on the same failure emits nothing new.
+      const failing = checks.filter((c) => !c.ok);
+      const digest = createHash('sha256').update(JSON.stringify(failing)).digest('hex').slice(0, 32);
+      await this.orm.em.fork().transactional((tx) =>
+        emitEvent(tx, { type: 'integrity.failed', portfolioId, dedupeKey: `integrity:${portfolioId}:${digest}`, data: { portfolioId, checks: failing } }),
+      );
+    }
+    return { ok, checks };
   }
 }

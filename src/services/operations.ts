@@ -7,11 +7,13 @@ import { formatMoney, fromDb } from '../domain/money';
 import { COMPENSATED, type OperationType, type StepRecord } from '../shared/operations';
 import { progressQuery } from '../shared/queries';
 import { SA } from '../shared/search-attributes';
+import { EXPIRED, REJECTED } from '../shared/tasks';
+import type { TaskService, TaskView } from './tasks';
 
 /** Every workflow type the API reports, with its operation type. */
 const TYPE_OF: Record<string, ViewType> = { fork: 'fork', merge: 'merge', reinvest: 'reinvestment', scan: 'scan', quarterlyReinvestment: 'quarterly-reinvestment' };
 type ViewType = OperationType | 'scan' | 'quarterly-reinvestment';
-export type OperationStatus = 'running' | 'completed' | 'failed' | 'compensated' | 'cancelled';
+export type OperationStatus = 'running' | 'waiting' | 'completed' | 'failed' | 'compensated' | 'cancelled' | 'expired';
 
 export interface OperationView {
   operationId: string;
@@ -22,6 +24,8 @@ export interface OperationView {
   steps: StepRecord[];
   result?: unknown;
   error?: { type: string; message: string };
+  /** The tasks (approvals, broker steps) the operation opened, newest first. */
+  tasks?: TaskView[];
   searchAttributes?: Record<string, string | undefined>;
 }
 
@@ -30,6 +34,7 @@ export class OperationsService {
   constructor(
     private readonly orm: MikroORM,
     private readonly client: Client,
+    private readonly tasks?: TaskService,
   ) {}
 
   async get(operationId: string): Promise<OperationView> {
@@ -56,10 +61,11 @@ export class OperationsService {
     } catch {
       // A run that failed before its first step has nothing to report.
     }
+    if (this.tasks && type !== 'scan' && type !== 'quarterly-reinvestment') view.tasks = await this.tasks.list({ operationId });
     switch (desc.status.name) {
       case 'RUNNING':
       case 'CONTINUED_AS_NEW':
-        return view;
+        return desc.typedSearchAttributes.get(SA.status) === 'waiting' ? { ...view, status: 'waiting' } : view;
       case 'COMPLETED': {
         const result = (await handle.result()) as { steps?: StepRecord[] };
         return { ...view, status: 'completed', result, steps: result.steps ?? view.steps };
@@ -72,7 +78,7 @@ export class OperationsService {
         const app = cause instanceof ApplicationFailure ? cause : undefined;
         return {
           ...view,
-          status: app?.type === COMPENSATED ? 'compensated' : 'failed',
+          status: app?.type === COMPENSATED ? 'compensated' : app?.type === REJECTED ? 'cancelled' : app?.type === EXPIRED ? 'expired' : 'failed',
           error: { type: app?.type ?? desc.status.name, message: app?.message ?? innermost(cause) ?? 'the operation failed' },
         };
       }
@@ -85,8 +91,13 @@ export class OperationsService {
     const q = (v: string) => `'${v.replace(/'/g, '')}'`;
     if (filter.portfolioId) clauses.push(`AllusePortfolioId = ${q(filter.portfolioId)}`);
     if (filter.type) clauses.push(`AlluseOperationType = ${q(filter.type)}`);
-    const temporalStatus = { running: 'Running', completed: 'Completed', failed: 'Failed', compensated: 'Failed', cancelled: 'Canceled' };
-    if (filter.status) clauses.push(`ExecutionStatus = ${q(temporalStatus[filter.status])}`);
+    // Rejections and expiries end as Failed runs in Temporal (so the business key may run again); `waiting` is a search attribute.
+    const temporalStatus = {
+      running: `'Running'`, waiting: `'Running'`, completed: `'Completed'`, failed: `'Failed'`, compensated: `'Failed'`,
+      cancelled: `'Canceled', 'Failed'`, expired: `'Failed'`,
+    };
+    if (filter.status) clauses.push(`ExecutionStatus IN (${temporalStatus[filter.status]})`);
+    if (filter.status === 'waiting') clauses.push(`AlluseOperationStatus = 'waiting'`);
     const items: OperationView[] = [];
     for await (const wf of this.client.workflow.list({ query: clauses.join(' AND '), pageSize: filter.limit })) {
       const view = await this.get(wf.workflowId);
@@ -98,7 +109,7 @@ export class OperationsService {
 
   async cancel(operationId: string): Promise<void> {
     const view = await this.get(operationId);
-    if (view.status !== 'running') throw new DomainError('Conflict', `the operation is ${view.status}`, { operationId });
+    if (view.status !== 'running' && view.status !== 'waiting') throw new DomainError('Conflict', `the operation is ${view.status}`, { operationId });
     await this.client.workflow.getHandle(operationId).cancel();
   }
 

@@ -1,12 +1,7 @@
 import { type Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { v7 as uuidv7 } from 'uuid';
-import { loadForkFacts, loadMergeFacts, loadReinvestFacts } from '../db/facts';
 import { DomainError } from '../domain/errors';
-import { decideFork } from '../domain/fork';
-import { decideMerge } from '../domain/merge';
-import { formatMoney } from '../domain/money';
-import { chooseStrategy, reinvestEligibility, reinvestmentPlan } from '../domain/reinvest';
 import type { StrategyName } from '../domain/settings';
 import type { MarketDataProvider } from '../market/provider';
 import {
@@ -14,6 +9,7 @@ import {
 } from '../shared/operations';
 import { QUARTER_PATTERN, compareQuarters, lastClosedQuarter, quarterOf } from '../shared/quarters';
 import { operationAttributes } from '../shared/search-attributes';
+import { forkPlan, mergePlan, reinvestPlan } from './plans';
 import type { ProjectionService } from './projections';
 
 export interface Started {
@@ -55,16 +51,12 @@ export class ProtocolService {
   /** Fork: dry run, or start `fork-<accountId>-<seq>` (a running fork of the account is a Conflict). */
   async fork(accountId: string, req: { reason?: string; dryRun?: boolean; trigger?: 'scan' | 'manual' }, actor: string): Promise<ProtocolOutcome> {
     const now = this.now();
-    const loaded = (await loadForkFacts(this.orm.em.fork(), [accountId], { now })).get(accountId);
-    if (!loaded) throw new DomainError('AccountNotFound', 'account not found');
-    const decision = decideFork(loaded.facts, loaded.settings, now);
+    const { loaded, decision, view } = await forkPlan(this.orm.em.fork(), accountId, now);
     if (req.dryRun) {
-      const { plan } = decision;
       return {
         dryRun: true,
         result: {
-          eligible: decision.eligible, reasons: decision.reasons, surplus: formatMoney(decision.surplus),
-          plan: { forkAmount: formatMoney(plan.forkAmount), retained: formatMoney(plan.retained), childGen: formatMoney(plan.childGen), childCom: formatMoney(plan.childCom) },
+          ...view,
           // The impact, or why it cannot be computed exactly: a dry run never fails on its projection.
           ...(decision.eligible && this.opts.projections && await this.opts.projections.predictedImpactFields(loaded.portfolioId, accountId, decision.surplus)),
         },
@@ -79,27 +71,8 @@ export class ProtocolService {
 
   /** Merge: dry run, or start `merge-<unitId>`. */
   async merge(unitId: string, req: { reason?: string; dryRun?: boolean; trigger?: 'scan' | 'manual' }, actor: string): Promise<ProtocolOutcome> {
-    const now = this.now();
-    const loaded = await loadMergeFacts(this.orm.em.fork(), unitId, { now });
-    const decision = decideMerge(
-      { candidate: loaded.candidate, lastMergeAt: loaded.lastMergeAt, sources: loaded.accounts.map((a) => ({ accountId: a.id, buckets: a.buckets })) },
-      loaded.settings, now,
-    );
-    if (req.dryRun) {
-      const typeOf = new Map(loaded.accounts.map((a) => [a.id, a.type]));
-      return {
-        dryRun: true,
-        result: {
-          eligible: decision.eligible, reasons: decision.reasons, total: formatMoney(decision.plan.total),
-          plan: {
-            sources: decision.plan.sources.map((s) => ({
-              accountId: s.accountId, type: typeOf.get(s.accountId), amount: formatMoney(s.amount),
-              closePositions: formatMoney(s.closePositions), reserve: formatMoney(s.reserve),
-            })),
-          },
-        },
-      };
-    }
+    const { loaded, decision, view } = await mergePlan(this.orm.em.fork(), unitId, this.now());
+    if (req.dryRun) return { dryRun: true, result: view };
     if (loaded.candidate.status === 'merging') {
       throw new DomainError('Conflict', 'a merge of this unit is already running', { operationId: workflowIds.merge(unitId) });
     }
@@ -118,23 +91,8 @@ export class ProtocolService {
     const quarter = req.quarter ?? lastClosedQuarter(this.now(), tz);
     if (!QUARTER_PATTERN.test(quarter)) throw new DomainError('ValidationError', 'quarter must look like 2026Q3', { path: 'body.quarter' });
     if (compareQuarters(quarter, quarterOf(this.now(), tz)) > 0) throw new DomainError('ValidationError', 'quarter is in the future', { path: 'body.quarter' });
-    const { account, settings } = await loadReinvestFacts(this.orm.em.fork(), accountId);
-    const reasons = reinvestEligibility(account);
-    if (req.dryRun) {
-      const requested = req.strategy ?? settings.reinvestmentStrategy;
-      const choice = chooseStrategy(requested, requested === 'dynamic' ? await this.opts.market.inputsForQuarter(quarter) : null);
-      const plan = reinvestmentPlan(account.buckets, settings, choice.strategy);
-      return {
-        dryRun: true,
-        result: {
-          eligible: reasons.length === 0 && !plan.skipped, reasons: plan.reason ? [...reasons, plan.reason] : reasons, quarter,
-          plan: {
-            strategy: choice.strategy, regime: choice.regime ?? undefined, reinvestable: formatMoney(plan.reinvestable), reserve: formatMoney(plan.reserve),
-            contracts: formatMoney(plan.contracts), leaps: formatMoney(plan.leaps), skipped: plan.skipped,
-          },
-        },
-      };
-    }
+    const { account, reasons, view } = await reinvestPlan(this.orm.em.fork(), this.opts.market, accountId, quarter, req.strategy);
+    if (req.dryRun) return { dryRun: true, result: view };
     if (reasons.length) throw new DomainError('NotEligible', 'the account cannot be reinvested', { reasons });
     const input: ReinvestInput = { accountId, portfolioId: account.portfolioId, quarter, strategy: req.strategy, trigger: req.trigger ?? 'manual', actor };
     const started = await this.start('reinvestment', workflowIds.reinvest(accountId, quarter), input, { portfolio: account.portfolioId, account: accountId, unit: account.unitId ?? undefined });

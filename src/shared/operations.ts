@@ -185,4 +185,6 @@ export const SEARCH_ATTRIBUTE_NAMES = {
   portfolio: 'AllusePortfolioId',
   account: 'AlluseAccountId',
   unit: 'AlluseUnitId',
+  /** `running`, or `waiting` while the operation waits on a person's task. */
+  status: 'AlluseOperationStatus',
 } as const;

@@ -7,11 +7,13 @@ export const SA = {
   portfolio: defineSearchAttributeKey(SEARCH_ATTRIBUTE_NAMES.portfolio, SearchAttributeType.KEYWORD),
   account: defineSearchAttributeKey(SEARCH_ATTRIBUTE_NAMES.account, SearchAttributeType.KEYWORD),
   unit: defineSearchAttributeKey(SEARCH_ATTRIBUTE_NAMES.unit, SearchAttributeType.KEYWORD),
+  status: defineSearchAttributeKey(SEARCH_ATTRIBUTE_NAMES.status, SearchAttributeType.KEYWORD),
 };
 
 export function operationAttributes(type: OperationType | 'scan', attrs: { portfolio?: string; account?: string; unit?: string }): TypedSearchAttributes {
   return new TypedSearchAttributes([
     { key: SA.type, value: type },
+    ...(type === 'scan' ? [] : [{ key: SA.status, value: 'running' }]),
     ...(attrs.portfolio ? [{ key: SA.portfolio, value: attrs.portfolio }] : []),
     ...(attrs.account ? [{ key: SA.account, value: attrs.account }] : []),
     ...(attrs.unit ? [{ key: SA.unit, value: attrs.unit }] : []),

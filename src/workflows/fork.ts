@@ -2,6 +2,7 @@ import { patched, workflowInfo } from '@temporalio/workflow';
 import type { ForkContext, ForkInput, OperationResult } from '../shared/operations';
 import { PATCHES } from './patches';
 import { broker, db, legacyUndo, undo } from './proxies';
+import { Operator } from './operator';
 import { Saga } from './saga';
 
 type Undos = typeof undo;
@@ -11,6 +12,16 @@ export async function fork(input: ForkInput): Promise<OperationResult> {
   const saga = new Saga();
   const { workflowId, runId } = workflowInfo();
   const run = { workflowId, runId };
+  if (patched(PATCHES.operatorsInTheLoop)) {
+    const op = await Operator.start('fork', input.portfolioId, input.accountId);
+    return op.track(async () => {
+      await op.approve(saga, () => db.approvalPlan({ type: 'fork', input }));
+      return saga.run(async () => {
+        const ctx = await saga.step('check-eligibility', () => db.forkBegin({ ...input, ...run }), (reason) => undo.forkRelease(run, reason));
+        return forkSteps(saga, ctx, undo, op);
+      });
+    });
+  }
   if (patched(PATCHES.forkUndoBeforeBegin)) {
     return saga.run(async () => {
       const ctx = await saga.step('check-eligibility', () => db.forkBegin({ ...input, ...run }), (reason) => undo.forkRelease(run, reason));
@@ -23,11 +34,21 @@ export async function fork(input: ForkInput): Promise<OperationResult> {
   return saga.run(() => forkSteps(saga, ctx, legacyUndo));
 }
 
-async function forkSteps(saga: Saga, ctx: ForkContext, u: Undos): Promise<OperationResult> {
+async function forkSteps(saga: Saga, ctx: ForkContext, u: Undos, op?: Operator): Promise<OperationResult> {
   await saga.step('debit-parent', () => db.forkDebitParent(ctx), () => u.forkCreditParentBack(ctx));
   await saga.step('create-unit', () => db.forkCreateUnit(ctx), () => u.forkCloseUnit(ctx));
-  await saga.step('open-broker-accounts', () => broker.forkOpenBrokerAccounts(ctx), () => u.forkCloseBrokerAccounts(ctx));
-  await saga.step('broker-transfer', () => broker.forkBrokerTransfer(ctx), () => u.forkReverseBrokerTransfer(ctx));
+  if (op?.manual) {
+    // A person at the broker: each step a task; the ledger mirrors the transfers only once both are reported done.
+    const children = [{ id: ctx.newGenAccountId, type: 'gen' }, { id: ctx.newComAccountId, type: 'com' }];
+    await op.brokerStep(saga, 'open-broker-accounts', { action: 'open-accounts', accountIds: children }, { action: 'close-accounts', accountIds: children });
+    for (const [name, to, amount] of [['transfer-gen', ctx.newGenAccountId, ctx.childGen], ['transfer-com', ctx.newComAccountId, ctx.childCom]] as const) {
+      await op.brokerStep(saga, name, { action: 'transfer', fromAccountId: ctx.parentAccountId, toAccountId: to, amount },
+        { action: 'transfer', fromAccountId: to, toAccountId: ctx.parentAccountId, amount, reversal: true });
+    }
+  } else {
+    await saga.step('open-broker-accounts', () => broker.forkOpenBrokerAccounts(ctx), () => u.forkCloseBrokerAccounts(ctx));
+    await saga.step('broker-transfer', () => broker.forkBrokerTransfer(ctx), () => u.forkReverseBrokerTransfer(ctx));
+  }
   await saga.step('fund-children', () => db.forkFundChildren(ctx), () => u.forkDefundChildren(ctx));
   await saga.step('complete', () => db.forkComplete(ctx));
   return {

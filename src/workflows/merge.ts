@@ -2,7 +2,10 @@ import { CancellationScope, patched, workflowInfo } from '@temporalio/workflow';
 import type { MergeContext, MergeInput, OperationResult } from '../shared/operations';
 import { PATCHES } from './patches';
 import { broker, db, legacyUndo, undo, untilDone } from './proxies';
+import { Operator } from './operator';
 import { Saga } from './saga';
+
+const isZero = (amount: string) => /^-?0*(\.0*)?$/.test(amount);
 
 /**
  * docs/domain.md section 4: a forked unit's whole balance moves into the
@@ -13,21 +16,20 @@ export async function merge(input: MergeInput): Promise<OperationResult> {
   const saga = new Saga();
   const { workflowId, runId } = workflowInfo();
   const run = { workflowId, runId };
+  if (patched(PATCHES.operatorsInTheLoop)) {
+    const op = await Operator.start('merge', input.portfolioId, input.unitId);
+    return op.track(async () => {
+      await op.approve(saga, () => db.approvalPlan({ type: 'merge', input }));
+      return saga.run(async () => {
+        const ctx = await saga.step('check-eligibility', () => db.mergeBegin({ ...input, ...run }), (reason) => undo.mergeRelease(run, reason));
+        return mergeSteps(saga, ctx, op);
+      });
+    });
+  }
   if (patched(PATCHES.mergeTargetUnderLock)) {
     return saga.run(async () => {
       const ctx = await saga.step('check-eligibility', () => db.mergeBegin({ ...input, ...run }), (reason) => undo.mergeRelease(run, reason));
-      await saga.step('broker-close-positions', () => broker.mergeBrokerClosePositions(ctx), () => undo.mergeBrokerReopenPositions(ctx));
-      await saga.step('close-positions', () => db.mergeClosePositions(ctx), () => undo.mergeReopenPositions(ctx));
-      const target = await saga.step('move-balances', () => db.mergeMoveBalances(ctx), () => undo.mergeMoveBack(ctx));
-      const moved = { ...ctx, ...target };
-      // The point of no return: the money is in the target, whose own unit may merge on from here, so a
-      // move back could no longer be posted. The rest only goes forward, retried until done, not cancellable.
-      saga.pivot();
-      return CancellationScope.nonCancellable(async () => {
-        await saga.step('broker-transfer', () => untilDone.mergeSettleBrokerTransfer(moved));
-        await saga.step('complete', () => untilDone.mergeFinish(moved));
-        return summary(saga, moved);
-      });
+      return mergeSteps(saga, ctx);
     });
   }
   // Runs started before the patch: release registered after the first step, broker transfer before the move,
@@ -42,6 +44,36 @@ export async function merge(input: MergeInput): Promise<OperationResult> {
     await saga.step('move-balances', () => db.mergeMoveBalances(fixed), () => legacyUndo.mergeMoveBack(ctx));
     await saga.step('complete', () => db.mergeComplete(ctx));
     return summary(saga, ctx);
+  });
+}
+
+/** After the first step: close positions, move the money (the point of no return), then the broker transfer. */
+async function mergeSteps(saga: Saga, ctx: MergeContext, op?: Operator): Promise<OperationResult> {
+  const positions = ctx.sources.filter((s) => !isZero(s.closePositions)).map((s) => ({ accountId: s.accountId, amount: s.closePositions }));
+  if (!op?.manual) {
+    await saga.step('broker-close-positions', () => broker.mergeBrokerClosePositions(ctx), () => undo.mergeBrokerReopenPositions(ctx));
+  } else if (positions.length) {
+    await op.brokerStep(saga, 'broker-close-positions', { action: 'close-positions', positions }, { action: 'reopen-positions', positions });
+  }
+  await saga.step('close-positions', () => db.mergeClosePositions(ctx), () => undo.mergeReopenPositions(ctx));
+  const target = await saga.step('move-balances', () => db.mergeMoveBalances(ctx), () => undo.mergeMoveBack(ctx));
+  const moved = { ...ctx, ...target };
+  // The point of no return: the money is in the target, whose own unit may merge on from here, so a
+  // move back could no longer be posted. The rest only goes forward, retried until done, not cancellable.
+  // With a manual broker each transfer is a task that must be done (a `failed` report opens it again).
+  saga.pivot();
+  return CancellationScope.nonCancellable(async () => {
+    if (op?.manual) {
+      await saga.step('broker-transfer', async () => {
+        for (const s of moved.sources.filter((x) => !isZero(x.amount))) {
+          await op.untilDone(`transfer-${s.accountId}`, { action: 'transfer', fromAccountId: s.accountId, toAccountId: moved.targetAccountId, amount: s.amount });
+        }
+      });
+    } else {
+      await saga.step('broker-transfer', () => untilDone.mergeSettleBrokerTransfer(moved));
+    }
+    await saga.step('complete', () => untilDone.mergeFinish(moved));
+    return summary(saga, moved);
   });
 }
 

@@ -11,4 +11,6 @@ export const PATCHES = {
   mergeTargetUnderLock: 'merge-target-under-lock',
   /** As above, and the amounts are computed by the allocation under the account's lock; the broker orders follow it. */
   reinvestAllocateUnderLock: 'reinvest-allocate-under-lock',
+  /** Operators in the loop: operator settings read at the start, approvals, manual broker tasks, lifecycle events. */
+  operatorsInTheLoop: 'operators-in-the-loop',
 } as const;

@@ -49,3 +49,13 @@ export const legacyUndo = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '30s' },
 });
+
+/**
+ * Tasks and lifecycle events: short database steps that must happen (a lost
+ * `operation.completed` would be a silent notification gap), retried until
+ * they succeed, as local activities (no server round trip per operation).
+ */
+export const ensure = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '30s' },
+});

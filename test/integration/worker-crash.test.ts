@@ -65,3 +65,44 @@ it('completes a fork exactly once when its worker is killed with SIGKILL in the 
   expect(tree.totals).toEqual({ balance: '350001.01', inFlight: '0.00' });
   expect((await h.integrity(p.id)).ok).toBe(true);
 });
+
+it('a decision completes an operation exactly once after its worker was killed mid-wait and the engine restarted', async () => {
+  const own = await createTestDatabase();
+  const queue = testTaskQueue();
+  const env = { DATABASE_URL: own.url, TEMPORAL_ADDRESS: process.env.ALLUSE_TEST_TEMPORAL_ADDRESS!, TEMPORAL_TASK_QUEUE: queue };
+  try {
+    workers.push(await spawnWorker(env));
+    let engine = await startTestApi(own.orm, queue);
+    let h = protocolHelpers(engine, own.orm);
+    const p = await h.portfolio('300000.00', { approvals: { fork: true } });
+    await h.activity(p.gen, 'premium', '50001.01');
+    const id = (await engine.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} })).body.operationId as string;
+    let task: { id: string } | undefined;
+    for (let i = 0; i < 400 && !task; i++) {
+      task = (await engine.call('GET', `/v1/tasks?portfolioId=${p.id}&status=open`)).body.items[0];
+      if (!task) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(task).toBeDefined();
+
+    // The whole engine goes away while the operation waits on a person: worker killed, API stopped.
+    await killHard(workers[workers.length - 1]!);
+    await engine.close();
+    workers.push(await spawnWorker(env));
+    engine = await startTestApi(own.orm, queue);
+    h = protocolHelpers(engine, own.orm);
+
+    expect((await engine.call('POST', `/v1/tasks/${task!.id}/decide`, { body: { decision: 'approve' } })).status).toBe(200);
+    expect((await engine.call('POST', `/v1/tasks/${task!.id}/decide`, { body: { decision: 'approve' } })).status).toBe(409);
+    const op = await h.waitFor(id, 90_000);
+    expect(op.status).toBe('completed');
+    const em = own.orm.em.fork();
+    const entries = await em.execute<{ kind: string }[]>('select kind from journal_entries where operation_id = ? order by created_at', [id]);
+    expect(entries.map((e) => e.kind)).toEqual(['fork.debit-parent', 'fork.fund-children']);
+    const ended = await em.execute<{ type: string }[]>(`select type from events where data->>'operationId' = ? and type = 'operation.completed'`, [id]);
+    expect(ended).toHaveLength(1);
+    expect((await h.integrity(p.id)).ok).toBe(true);
+    await engine.close();
+  } finally {
+    await own.close();
+  }
+});

@@ -24,12 +24,13 @@ export interface TestApi {
 export async function startTestApi(
   orm: MikroORM,
   taskQueue = 'alluse-test-unused',
-  opts: { rateLimitPerMinute?: number; codec?: { codec: PayloadCodec; uiOrigins: string[] } } = {},
+  opts: { rateLimitPerMinute?: number; codec?: { codec: PayloadCodec; uiOrigins: string[] }; webhookAllowedHosts?: string[]; metrics?: { token?: string; sdkAddress?: string } } = {},
 ): Promise<TestApi> {
+  const { webhookAllowedHosts, ...apiOpts } = opts;
   const temporal = await connectClient(process.env.ALLUSE_TEST_TEMPORAL_ADDRESS!, 'default', opts.codec?.codec);
   await ensureSearchAttributes(temporal, 'default', silentLogger);
-  const services = buildServices(orm, temporal, { taskQueue });
-  const api = await startApi({ orm, services, temporal, host: '127.0.0.1', port: 0, log: process.env.ALLUSE_TEST_LOG ? createLogger('api', 'debug') : silentLogger, ...opts });
+  const services = buildServices(orm, temporal, { taskQueue, webhookAllowedHosts });
+  const api = await startApi({ orm, services, temporal, host: '127.0.0.1', port: 0, log: process.env.ALLUSE_TEST_LOG ? createLogger('api', 'debug') : silentLogger, ...apiOpts });
   const keys = {} as Record<Role, string>;
   for (const role of ['viewer', 'operator', 'admin'] as const) {
     keys[role] = (await services.apiKeys.create(`test ${role}`, role, 'test')).key;

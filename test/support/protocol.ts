@@ -22,7 +22,7 @@ export function protocolHelpers(api: TestApi, orm: MikroORM) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const res = await api.call('GET', `/v1/operations/${operationId}`);
-      if (res.status === 200 && res.body.status !== 'running') return res.body;
+      if (res.status === 200 && res.body.status !== 'running' && res.body.status !== 'waiting') return res.body;
       if (Date.now() > deadline) throw new Error(`operation ${operationId} still ${res.body?.status} after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 150));
     }

@@ -6,14 +6,16 @@ import type { Activities } from '../../src/activities';
 import type { BrokerGateway } from '../../src/broker/gateway';
 import { loadConfig } from '../../src/config';
 import { silentLogger } from '../../src/infra/logger';
-import { startWorker, type WorkerHandle } from '../../src/worker';
+import { startWorker, type WorkerHandle, workflowInterceptorModules } from '../../src/worker';
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 
 /** The workflow bundle, built once per test file (Jest module registry). */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   quietRuntime();
-  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: new DefaultLogger('WARN') });
+  bundle ??= bundleWorkflowCode({
+    workflowsPath: require.resolve('../../src/workflows'), workflowInterceptorModules, logger: new DefaultLogger('WARN'),
+  });
   return bundle;
 }
 

@@ -12,6 +12,7 @@ import { PortfolioService } from '../../src/services/portfolios';
 import { createTestDatabase } from '../support/db';
 import { startTimeSkippingEnvironment } from '../support/time-skipping';
 import { testTaskQueue } from '../support/worker';
+import { workflowInterceptorModules } from '../../src/worker';
 
 jest.setTimeout(120_000);
 
@@ -46,6 +47,7 @@ it('runs a year of quarterly reinvestments in skipped time: exactly four per eli
     connection: env.nativeConnection,
     taskQueue,
     workflowsPath: require.resolve('./year-driver'),
+    interceptors: { workflowModules: workflowInterceptorModules },
     activities: createActivities({ orm: db.orm, ledger, broker: new PaperBroker(db.orm), market: new SyntheticMarketData() }),
   });
   const quarters = await worker.runUntil(() =>

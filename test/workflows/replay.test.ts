@@ -22,8 +22,12 @@ const files = readdirSync(root, { withFileTypes: true })
 it('has recorded histories of every protocol workflow, before and after each patch', () => {
   const protocol = ['fork-compensated.history.b64', 'fork-completed.history.b64', 'merge-completed.history.b64', 'reinvest-completed.history.b64'];
   expect(files.filter((f) => f.startsWith('a1a2461/')).sort()).toEqual(protocol.map((f) => `a1a2461/${f}`));
+  const automation = ['quarterly-completed.history.b64', 'scan-completed.history.b64'];
+  expect(files.filter((f) => f.startsWith('0764095/')).sort()).toEqual([...protocol, ...automation].sort().map((f) => `0764095/${f}`));
+  // Today's code, including runs that wait on a person's task (recorded mid-wait) and the same runs decided.
+  const operators = ['fork-approved-completed', 'fork-manual-compensated', 'fork-waiting-approval', 'fork-waiting-broker'].map((f) => `${f}.history.b64`);
   expect(files.filter((f) => f.startsWith('current/')).sort()).toEqual(
-    [...protocol, 'quarterly-completed.history.b64', 'scan-completed.history.b64'].sort().map((f) => `current/${f}`),
+    [...protocol, ...automation, ...operators].sort().map((f) => `current/${f}`),
   );
 });
 

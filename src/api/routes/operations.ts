@@ -6,16 +6,17 @@ import type { ProtocolOutcome } from '../../services/protocols';
 import type { AppDeps } from '../app';
 import { defineRoute } from '../route';
 import { idParams } from '../schemas';
+import { Task } from './tasks';
 
 const OperationType = z.enum(['fork', 'merge', 'reinvestment']);
 const ListedType = z.enum(['fork', 'merge', 'reinvestment', 'scan', 'quarterly-reinvestment']);
-const OperationStatus = z.enum(['running', 'completed', 'failed', 'compensated', 'cancelled']);
+const OperationStatus = z.enum(['running', 'waiting', 'completed', 'failed', 'compensated', 'cancelled', 'expired']);
 const Started = z.object({ operationId: z.string(), type: OperationType, status: z.literal('running') }).openapi('OperationStarted');
 const Step = z.object({ name: z.string(), status: z.string(), at: z.string() });
 const Operation = z
   .object({
     operationId: z.string(), type: ListedType, status: OperationStatus, startedAt: z.string(), closedAt: z.string().optional(),
-    steps: z.array(Step), result: z.unknown().optional(), error: z.object({ type: z.string(), message: z.string() }).optional(),
+    steps: z.array(Step), result: z.unknown().optional(), tasks: z.array(Task).optional(), error: z.object({ type: z.string(), message: z.string() }).optional(),
   })
   .openapi('Operation');
 const DryRun = z.object({ eligible: z.boolean(), reasons: z.array(z.string()), plan: z.unknown() }).passthrough().openapi('DryRun');
