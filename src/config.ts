@@ -38,6 +38,8 @@ const envSchema = z.object({
   TEMPORAL_CODEC_KEYS: z.string().optional(),
   TEMPORAL_CODEC_KEY_ID: z.string().optional(),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(1200),
+  /** `npm run worker` alone: serve its metrics on this port (GET /metrics). */
+  WORKER_METRICS_PORT: port.optional(),
   METRICS_TOKEN: z.string().min(16, 'METRICS_TOKEN must be at least 16 characters').optional(),
   TEMPORAL_METRICS_ADDRESS: z
     .string()
@@ -81,6 +83,8 @@ export interface Config {
   rateLimitPerMinute: number;
   /** Set: GET /metrics requires `Authorization: Bearer <token>`. Unset: /metrics is open, like /healthz. */
   metricsToken?: string;
+  /** `npm run worker` alone: the port of its own GET /metrics (unset: none). */
+  workerMetricsPort?: number;
   /** host:port of the Temporal SDK's Prometheus exporter (the worker binds it; /metrics appends it). */
   temporalMetricsAddress?: string;
   /** CSV market data (date,index_close,volatility_index) for the dynamic strategy; unset: the synthetic source. */
@@ -131,6 +135,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     marketDataCsv: e.MARKET_DATA_CSV,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     metricsToken: e.METRICS_TOKEN,
+    workerMetricsPort: e.WORKER_METRICS_PORT,
     temporalMetricsAddress: e.TEMPORAL_METRICS_ADDRESS,
     codecKeys: e.TEMPORAL_CODEC_KEYS,
     codecKeyId: e.TEMPORAL_CODEC_KEY_ID,

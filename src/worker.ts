@@ -20,6 +20,8 @@ import { ensureSchedules } from './schedules';
 import { codecFromSpec } from './infra/codec';
 import type { PayloadCodec } from '@temporalio/common';
 import { marketDataFrom } from './market/provider';
+import express from 'express';
+import { metricsEndpoint } from './api/observability';
 import { startWebhookDispatcher } from './notify/dispatcher';
 
 /**
@@ -112,6 +114,11 @@ async function main(): Promise<void> {
   if (!codec) log.warn('TEMPORAL_CODEC_KEYS is not set: workflow payloads go to Temporal unencrypted');
   const handle = await startWorker({ config, orm, address: config.temporalAddress, log, codec });
   const webhooks = startWebhookDispatcher({ orm, log, config });
+  // A worker without an API beside it serves its own metrics (saga steps, postings, operations, webhook deliveries).
+  const metricsServer = config.workerMetricsPort
+    ? express().get('/metrics', metricsEndpoint({ token: config.metricsToken, sdkAddress: config.temporalMetricsAddress, log }))
+      .listen(config.workerMetricsPort, config.host, () => log.info('worker metrics served', { url: `http://${config.host}:${config.workerMetricsPort}/metrics` }))
+    : undefined;
   const client = await connectClient(config.temporalAddress, config.temporalNamespace, codec);
   await ensureSearchAttributes(client, config.temporalNamespace, log);
   await ensureSchedules(client, config, log);
@@ -121,6 +128,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', stop);
   await handle.done;
   await webhooks.stop();
+  metricsServer?.close();
   await orm.close();
 }
 

@@ -3,6 +3,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { type TestApi, startTestApi } from '../support/api';
 import { createTestDatabase } from '../support/db';
 import { protocolHelpers } from '../support/protocol';
+import { freePort } from '../support/ports';
 import { testTaskQueue } from '../support/worker';
 import { killHard, spawnWorker } from '../support/worker-process';
 
@@ -87,7 +88,8 @@ it('a decision completes an operation exactly once after its worker was killed m
     // The whole engine goes away while the operation waits on a person: worker killed, API stopped.
     await killHard(workers[workers.length - 1]!);
     await engine.close();
-    workers.push(await spawnWorker(env));
+    const metricsPort = await freePort();
+    workers.push(await spawnWorker({ ...env, WORKER_METRICS_PORT: String(metricsPort) }));
     engine = await startTestApi(own.orm, queue);
     h = protocolHelpers(engine, own.orm);
 
@@ -101,6 +103,9 @@ it('a decision completes an operation exactly once after its worker was killed m
     const ended = await em.execute<{ type: string }[]>(`select type from events where data->>'operationId' = ? and type = 'operation.completed'`, [id]);
     expect(ended).toHaveLength(1);
     expect((await h.integrity(p.id)).ok).toBe(true);
+    // The restarted worker (alone, no API in its process) serves its own metrics: it finished this one fork.
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(metrics).toContain('alluse_operations_total{type="fork",outcome="completed"} 1');
     await engine.close();
   } finally {
     await own.close();
