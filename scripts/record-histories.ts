@@ -92,6 +92,15 @@ async function main(): Promise<void> {
     await s.tasks.decide(transfer.id, { decision: 'failed', note: 'recorded failure' }, 'recorder');
     await s.tasks.decide((await openTaskOf(manual, 'Close')).id, { decision: 'done', brokerReference: 'REC-2' }, 'recorder');
     await save('fork-manual-compensated', manual);
+    const r = await s.portfolios.create({ name: 'h7', owner: 'h', initialCapital: money('300000.00'), template: 'moderate', settings: { broker: 'manual', approvals: { reinvestment: true } } }, 'recorder');
+    const rev = r.units[0]!.accounts.find((a) => a.type === 'rev')!.id;
+    await s.accounts.recordActivity(rev, { type: 'premium', amount: money('20000.00') }, 'h7', 'recorder');
+    const manualRe = ((await s.protocols.reinvest(rev, { quarter: '2026Q3' }, 'recorder')).result as { operationId: string }).operationId;
+    await s.tasks.decide((await openTaskOf(manualRe)).id, { decision: 'approve' }, 'recorder');
+    const buy = await openTaskOf(manualRe, 'Buy');
+    await save('reinvest-waiting-broker', manualRe, { wait: false });
+    await s.tasks.decide(buy.id, { decision: 'done', brokerReference: 'REC-3' }, 'recorder');
+    await save('reinvest-manual-completed', manualRe);
 
     const scan = await s.protocols.startScan({ portfolioId: q.id }, 'recorder');
     await save('scan-completed', scan.operationId);

@@ -61,24 +61,28 @@ export function createTaskActivities({ orm, market, now = () => new Date() }: Ac
     });
   }
 
-  /** What the approver is asked to approve: the dry run's plan as of now; not eligible now is a business rejection. */
+  /**
+   * What the approver is asked to approve: the dry run's plan as of now. Not
+   * eligible now is a business rejection; a reinvestment with nothing to
+   * invest needs no approval (`skip`: it runs on and records its skip).
+   */
   async function approvalPlan(
     req: { type: 'fork'; input: ForkInput } | { type: 'merge'; input: MergeInput } | { type: 'reinvestment'; input: ReinvestInput },
-  ): Promise<Record<string, unknown>> {
+  ): Promise<Record<string, unknown> & { skip?: true }> {
     const em = orm.em.fork();
-    const { view } = req.type === 'fork'
-      ? await forkPlan(em, req.input.accountId, now())
-      : req.type === 'merge'
-        ? await mergePlan(em, req.input.unitId, now())
-        : await reinvestPlan(em, market, req.input.accountId, req.input.quarter, req.input.strategy as StrategyName | undefined);
-    if (!view.eligible) throw new DomainError('NotEligible', `not eligible: ${view.reasons.join('; ')}`, { reasons: view.reasons });
-    return view;
+    if (req.type === 'reinvestment') {
+      const { reasons, view } = await reinvestPlan(em, market, req.input.accountId, req.input.quarter, req.input.strategy as StrategyName | undefined);
+      if (reasons.length === 0 && view.plan.skipped) return { ...view, skip: true };
+      return eligibleOnly(view);
+    }
+    const { view } = req.type === 'fork' ? await forkPlan(em, req.input.accountId, now()) : await mergePlan(em, req.input.unitId, now());
+    return eligibleOnly(view);
   }
 
   /** Opens the task of `taskKey` (or returns it as it stands: a retried step opens nothing new). */
   async function openTask(req: OpenTaskRequest & { at?: string }): Promise<TaskState> {
     return orm.em.fork().transactional(async (em) => {
-      const [existing] = await em.execute<TaskRow[]>('select * from tasks where operation_id = ? and task_key = ?', [req.operationId, req.taskKey]);
+      const [existing] = await em.execute<TaskRow[]>('select * from tasks where run_id = ? and task_key = ?', [req.runId, req.taskKey]);
       if (existing) return taskState(existing);
       const text = describeTask(req);
       const id = uuidv7();
@@ -109,12 +113,15 @@ export function createTaskActivities({ orm, market, now = () => new Date() }: Ac
   async function remindTask(taskId: string, at?: string): Promise<TaskState> {
     const when = at ? new Date(at) : now();
     return orm.em.fork().transactional(async (em) => {
+      // A re-run of the same reminder (a worker that died before recording it) changes nothing: same time, same key.
       const [row] = await em.execute<TaskRow[]>(
-        `update tasks set reminders = reminders + 1, reminded_at = ? where id = ? and status = 'open' returning *`, [when, taskId],
+        `update tasks set reminders = reminders + 1, reminded_at = ? where id = ? and status = 'open'
+            and (reminded_at is null or reminded_at < ?) returning *`,
+        [when, taskId, when],
       );
       if (!row) return taskState(await loadTask(em, taskId));
       await emitEvent(em, {
-        type: 'task.due', portfolioId: row.portfolio_id, dedupeKey: `task:${taskId}:reminder:${row.reminders}`,
+        type: 'task.due', portfolioId: row.portfolio_id, dedupeKey: `task:${taskId}:reminder-at:${when.toISOString()}`,
         data: { ...taskEventData(row), reminder: row.reminders, at: when.toISOString(), overdue: when >= new Date(row.due_at) },
       });
       return taskState(row);
@@ -134,14 +141,20 @@ export function createTaskActivities({ orm, market, now = () => new Date() }: Ac
     });
   }
 
-  /** The operation was cancelled while the task was open. */
-  async function cancelTask(taskId: string, reason: string): Promise<void> {
-    await orm.em.fork().transactional(async (em) => {
+  /**
+   * The operation was cancelled while the task was open. Returns the task as
+   * recorded: a decision that committed first (a broker step reported done
+   * whose signal had not arrived) stands, and the workflow undoes it.
+   */
+  async function cancelTask(taskId: string, reason: string): Promise<TaskState> {
+    return orm.em.fork().transactional(async (em) => {
       const [row] = await em.execute<TaskRow[]>(
         `update tasks set status = 'cancelled', note = coalesce(note, ?), decided_at = ? where id = ? and status = 'open' returning *`,
         [reason.slice(0, 2000), now(), taskId],
       );
-      if (row) await appendAudit(em, { actor: 'system:engine', portfolioId: row.portfolio_id, action: 'task.cancelled', targetType: 'task', targetId: taskId, details: { operationId: row.operation_id, reason } });
+      if (!row) return taskState(await loadTask(em, taskId));
+      await appendAudit(em, { actor: 'system:engine', portfolioId: row.portfolio_id, action: 'task.cancelled', targetType: 'task', targetId: taskId, details: { operationId: row.operation_id, reason } });
+      return taskState(row);
     });
   }
 
@@ -158,6 +171,11 @@ export function createTaskActivities({ orm, market, now = () => new Date() }: Ac
   }
 
   return { steps: { operationSetup, approvalPlan }, tasks: { openTask, remindTask, expireTask, cancelTask, operationEnded } };
+}
+
+function eligibleOnly<V extends { eligible: boolean; reasons: string[] }>(view: V): V {
+  if (!view.eligible) throw new DomainError('NotEligible', `not eligible: ${view.reasons.join('; ')}`, { reasons: view.reasons });
+  return view;
 }
 
 async function loadTask(em: EntityManager, taskId: string): Promise<TaskRow> {

@@ -1,4 +1,4 @@
-import type { Client } from '@temporalio/client';
+import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { appendAudit } from '../audit/audit';
 import { pgIso } from '../db/sql';
@@ -10,7 +10,7 @@ import { taskDecidedSignal } from '../shared/queries';
 import { DECISIONS, type TaskDecision, type TaskKind, type TaskState, type TaskStatus } from '../shared/tasks';
 
 interface Row {
-  id: string; operation_id: string; portfolio_id: string; kind: TaskKind; operation_type: string; title: string; instructions: string;
+  id: string; operation_id: string; run_id: string; portfolio_id: string; kind: TaskKind; operation_type: string; title: string; instructions: string;
   plan: Record<string, unknown> | null; amount: string | null; from_account_id: string | null; to_account_id: string | null;
   status: TaskStatus; decision: TaskDecision | null; broker_reference: string | null; note: string | null; created_at: string;
   due_at: string; decided_at: string | null; decided_by: string | null; reminders: number;
@@ -90,6 +90,7 @@ export class TaskService {
   }
 
   async decide(id: string, d: Decision, actor: string): Promise<TaskView> {
+    await this.closeIfRunEnded(await load(this.orm.em.fork(), id));
     const decided = await this.orm.em.fork().transactional(async (em) => {
       const task = await load(em, id, true);
       if (task.status !== 'open') {
@@ -116,6 +117,31 @@ export class TaskService {
     metrics.tasksDecided.inc({ kind: decided.kind, decision: decided.decision! });
     await this.signal(decided);
     return view(decided);
+  }
+
+  /**
+   * A task whose run ended without it (terminated, reset, timed out) can no
+   * longer be decided: it is closed as cancelled and the decision refused
+   * (409), instead of recording a decision nothing will ever act on.
+   */
+  private async closeIfRunEnded(task: Row): Promise<void> {
+    if (task.status !== 'open') return;
+    let running: boolean;
+    try {
+      running = (await this.client.workflow.getHandle(task.operation_id, task.run_id).describe()).status.name === 'RUNNING';
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) return; // Temporal unreachable: record the decision; the run reads it when it wakes.
+      running = false;
+    }
+    if (running) return;
+    await this.orm.em.fork().transactional(async (em) => {
+      const [row] = await em.execute<Row[]>(
+        `update tasks set status = 'cancelled', note = coalesce(note, 'the operation ended without this task'), decided_at = now()
+          where id = ? and status = 'open' returning *`, [task.id],
+      );
+      if (row) await appendAudit(em, { actor: 'system:engine', portfolioId: row.portfolio_id, action: 'task.cancelled', targetType: 'task', targetId: row.id, details: { operationId: row.operation_id, reason: 'run ended' } });
+    });
+    throw new DomainError('Conflict', 'the operation that opened this task has ended; the task is closed', { operationId: task.operation_id });
   }
 
   /** Tells the waiting workflow; a failure here loses nothing (the workflow reads the decision at its next reminder or deadline). */

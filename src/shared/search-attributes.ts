@@ -13,7 +13,6 @@ export const SA = {
 export function operationAttributes(type: OperationType | 'scan', attrs: { portfolio?: string; account?: string; unit?: string }): TypedSearchAttributes {
   return new TypedSearchAttributes([
     { key: SA.type, value: type },
-    ...(type === 'scan' ? [] : [{ key: SA.status, value: 'running' }]),
     ...(attrs.portfolio ? [{ key: SA.portfolio, value: attrs.portfolio }] : []),
     ...(attrs.account ? [{ key: SA.account, value: attrs.account }] : []),
     ...(attrs.unit ? [{ key: SA.unit, value: attrs.unit }] : []),

@@ -52,7 +52,8 @@ export class Operator {
   async track<T extends { status: string }>(body: () => Promise<T>): Promise<T> {
     try {
       const result = await body();
-      await ensure.operationEnded(this.ref, result.status === 'skipped' ? 'skipped' : 'completed');
+      // Not cancellable: a cancellation that arrived after the point of no return must not turn a completed run into a cancelled one.
+      await CancellationScope.nonCancellable(() => ensure.operationEnded(this.ref, result.status === 'skipped' ? 'skipped' : 'completed'));
       return result;
     } catch (err) {
       const outcome = outcomeOf(err);
@@ -66,10 +67,12 @@ export class Operator {
    * rejection ends the operation (`Rejected`, shown as cancelled), no
    * decision by the deadline too (`Expired`); nothing has moved either way.
    */
-  async approve(saga: Saga, plan: () => Promise<Record<string, unknown>>): Promise<void> {
+  async approve(saga: Saga, plan: () => Promise<Record<string, unknown> & { skip?: true }>): Promise<void> {
     if (!this.setup.approval) return;
-    await saga.step('approval', async () => {
-      const shown = await plan();
+    const shown = await plan();
+    if (shown.skip) return; // nothing to approve (a reinvestment below the minimum records its skip)
+    // Preliminary: nothing moves here, so a refusal at the first step after it is still a refusal, not a compensation.
+    await saga.preliminaryStep('approval', async () => {
       const task = await this.open({ taskKey: 'approval', kind: 'approval', plan: shown, dueInHours: this.setup.approvalTimeoutHours });
       const decided = await this.wait(task, { expires: true });
       if (decided.decision !== 'approve') {
@@ -95,7 +98,14 @@ export class Operator {
       name,
       async () => {
         const task = await this.open({ taskKey: name, kind: 'broker', broker: action, dueInHours: this.setup.approvalTimeoutHours });
-        const decided = await this.wait(task, { expires: false });
+        let decided: TaskState;
+        try {
+          decided = await this.wait(task, { expires: false });
+        } catch (err) {
+          // Cancelled after the person reported it done (the decision committed first): it happened, so it is undone.
+          if (this.decisions.get(task.id)?.decision === 'done') done = true;
+          throw err;
+        }
         if (decided.decision !== 'done') {
           throw ApplicationFailure.create({
             type: 'BrokerRejected', nonRetryable: true,
@@ -159,7 +169,10 @@ export class Operator {
         nextReminder += every;
       }
     } catch (err) {
-      if (isCancellation(err)) await CancellationScope.nonCancellable(() => ensure.cancelTask(task.id, 'the operation was cancelled'));
+      if (isCancellation(err)) {
+        const after = await CancellationScope.nonCancellable(() => ensure.cancelTask(task.id, 'the operation was cancelled'));
+        if (after.decision) this.decisions.set(after.id, after);
+      }
       throw err;
     } finally {
       upsertSearchAttributes([{ key: SA.status, value: 'running' }]);

@@ -15,6 +15,8 @@ export class Saga {
   readonly steps: StepRecord[] = [];
   private readonly undos: { name: string; run: Undo }[] = [];
   private pivoted = false;
+  /** Steps that move nothing (an approval): they do not make a later refusal a compensation. */
+  private readonly preliminary = new Set<string>();
 
   constructor() {
     setHandler(progressQuery, () => ({ steps: this.steps }));
@@ -39,6 +41,12 @@ export class Saga {
   /** Registers an undo for everything done so far (used for the `begin` step's release). */
   onFailure(name: string, undo: Undo): void {
     this.undos.push({ name, run: undo });
+  }
+
+  /** A step before any money moves (waiting on an approval): shown in the progress, but a refusal after it is still a refusal. */
+  async preliminaryStep<T>(name: string, run: () => Promise<T>): Promise<T> {
+    this.preliminary.add(name);
+    return this.step(name, run);
   }
 
   async step<T>(name: string, run: () => Promise<T>, undo?: Undo): Promise<T> {
@@ -71,7 +79,7 @@ export class Saga {
       }
       const cancelled = isCancellation(err);
       const reason = cancelled ? 'cancelled by an operator' : failureMessage(err);
-      const refused = !this.steps.some((s) => s.status === 'completed') && isBusinessRejection(err);
+      const refused = !this.steps.some((s) => s.status === 'completed' && !this.preliminary.has(s.name)) && isBusinessRejection(err);
       await this.compensate(reason);
       if (cancelled || refused) throw err;
       throw ApplicationFailure.create({

@@ -105,6 +105,35 @@ describe('approvals', () => {
     const [events] = await s.db.orm.em.fork().execute<{ n: string }[]>('select count(*) as n from forking_events where workflow_id = ?', [op]);
     expect(Number(events!.n)).toBe(0);
     expect(await eventTypes(op)).toEqual(['operation.started', 'task.created', 'operation.waiting', 'operation.cancelled']);
+
+    // Asked again, the same business key runs again and asks again: a new run opens its own task.
+    const again = await s.api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} });
+    expect(again.status).toBe(202);
+    expect(again.body.operationId).toBe(op);
+    const second = await openTask(op);
+    expect(second.id).not.toBe(task.id);
+    await decide(second.id, { decision: 'approve' });
+    expect((await s.h.waitFor(op)).status).toBe('completed');
+  });
+
+  it('approve checks eligibility again: a loss recorded while it waited makes it a refusal, nothing moved', async () => {
+    const p = await forkable({ approvals: { fork: true } });
+    const op = (await s.api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} })).body.operationId;
+    const task = await openTask(op);
+    await s.h.activity(p.gen, 'realized_loss', '1000.00');
+    await decide(task.id, { decision: 'approve' });
+    const ended = await s.h.waitFor(op);
+    expect(ended.status).toBe('failed');
+    expect(ended.error.type).toBe('NotEligible');
+    expect(await s.h.netOf(op)).toEqual([]);
+    expect(await s.h.account(p.gen)).toMatchObject({ balance: '169001.02', status: 'active' });
+  });
+
+  it('a reinvestment with nothing to invest asks no one and records its skip', async () => {
+    const p = await s.h.portfolio('300000.00', { approvals: { reinvestment: true } });
+    const op = (await s.api.call('POST', `/v1/accounts/${p.rev}/reinvest`, { body: { quarter: '2026Q3' } })).body.operationId;
+    const ended = await s.h.waitFor(op);
+    expect(ended).toMatchObject({ status: 'completed', result: { status: 'skipped' }, tasks: [] });
   });
 
   it('an operation waiting on a person is found by its search attribute', async () => {
@@ -149,6 +178,20 @@ describe('manual broker', () => {
     expect(await s.h.account(gen.toAccountId)).toMatchObject({ balance: '25000.51', status: 'active' });
     expect(await s.h.account(com.toAccountId)).toMatchObject({ balance: '25000.51', status: 'active' });
     expect((await s.h.integrity(p.id)).ok).toBe(true);
+  });
+
+  it('a cancel that arrives after a step was reported done (its signal not yet seen) still undoes that step', async () => {
+    const p = await forkable({ broker: 'manual' });
+    const op = (await s.api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} })).body.operationId;
+    const open = await openTask(op, 'Open 2 account(s)');
+    // The decision committed, but the workflow never heard of it (as if the API died before signalling).
+    await s.db.orm.em.fork().execute(`update tasks set status = 'done', decision = 'done', broker_reference = 'LOST-SIGNAL', decided_at = now() where id = ?`, [open.id]);
+    expect((await s.api.call('POST', `/v1/operations/${op}/cancel`)).status).toBe(202);
+    const close = await openTask(op, 'Close 2 account(s)');
+    await decide(close.id, { decision: 'done', brokerReference: 'CLOSED-2' });
+    expect((await s.h.waitFor(op)).status).toBe('cancelled');
+    expect(await s.h.netOf(op)).toEqual([]);
+    expect(await s.h.account(p.gen)).toMatchObject({ balance: '170001.02', status: 'active' });
   });
 
   it('a step reported failed opens a reversal task for the step before it and ends compensated once that is done', async () => {

@@ -25,7 +25,9 @@ it('has recorded histories of every protocol workflow, before and after each pat
   const automation = ['quarterly-completed.history.b64', 'scan-completed.history.b64'];
   expect(files.filter((f) => f.startsWith('0764095/')).sort()).toEqual([...protocol, ...automation].sort().map((f) => `0764095/${f}`));
   // Today's code, including runs that wait on a person's task (recorded mid-wait) and the same runs decided.
-  const operators = ['fork-approved-completed', 'fork-manual-compensated', 'fork-waiting-approval', 'fork-waiting-broker'].map((f) => `${f}.history.b64`);
+  const operators = [
+    'fork-approved-completed', 'fork-manual-compensated', 'fork-waiting-approval', 'fork-waiting-broker', 'reinvest-manual-completed', 'reinvest-waiting-broker',
+  ].map((f) => `${f}.history.b64`);
   expect(files.filter((f) => f.startsWith('current/')).sort()).toEqual(
     [...protocol, ...automation, ...operators].sort().map((f) => `current/${f}`),
   );

@@ -10,7 +10,8 @@ export class Migration20261129000000_operators extends Migration {
     this.addSql(`
 create table tasks (
   id uuid primary key,
-  -- The workflow (operation) that waits on the task, and the step it belongs to: one task per (operation, task_key).
+  -- The workflow (operation) and run that wait on the task, and the step it belongs to: one task per (run, task_key).
+  -- A new run of the same operation id (after a rejection or a compensation) opens its own tasks.
   operation_id varchar(200) not null,
   run_id varchar(100) not null,
   task_key varchar(200) not null,
@@ -33,7 +34,7 @@ create table tasks (
   reminders int not null default 0,
   decided_at timestamptz,
   decided_by varchar(200),
-  unique (operation_id, task_key)
+  unique (run_id, task_key)
 );
 create index tasks_open on tasks (portfolio_id, status, created_at);
 create index tasks_operation on tasks (operation_id);
