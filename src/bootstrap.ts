@@ -16,6 +16,7 @@ import { connectClient, ensureSearchAttributes, temporalReady } from './infra/te
 import { startTemporalDevServer } from './infra/temporal-dev-server';
 import { LedgerService } from './ledger/ledger';
 import { AccountService } from './services/accounts';
+import { ActivityBatchService } from './services/activity-batch';
 import { ApiKeyService } from './services/api-keys';
 import { AuditLogService } from './services/audit-log';
 import { IntegrityService } from './services/integrity';
@@ -96,6 +97,7 @@ export function buildServices(
     ledger,
     portfolios: new PortfolioService(orm, ledger),
     accounts: new AccountService(orm, ledger),
+    batch: new ActivityBatchService(orm, ledger),
     integrity: new IntegrityService(orm),
     apiKeys: new ApiKeyService(orm),
     audit: new AuditLogService(orm),

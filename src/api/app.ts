@@ -1,5 +1,5 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { Logger } from '../infra/logger';
 import type { AccountService } from '../services/accounts';
@@ -27,6 +27,8 @@ import { projectionRoutes } from './routes/projections';
 import { taskRoutes } from './routes/tasks';
 import type { TaskService } from '../services/tasks';
 import { webhookRoutes } from './routes/webhooks';
+import { batchRoutes } from './routes/batch';
+import type { ActivityBatchService } from '../services/activity-batch';
 
 export interface Readiness {
   postgres: boolean;
@@ -45,6 +47,7 @@ export interface AppDeps {
   projections: ProjectionService;
   tasks: TaskService;
   webhooks: WebhookService;
+  batch: ActivityBatchService;
   readiness(): Promise<Readiness>;
   log: Logger;
   /** Requests per minute per API key; unset: no limit. */
@@ -55,6 +58,16 @@ export interface AppDeps {
   metrics?: { token?: string; sdkAddress?: string };
 }
 
+const JSON_TYPES = ['application/json', 'application/*+json'];
+const LARGE_BODIES: { path: RegExp; parser: RequestHandler }[] = [
+  { path: /^\/v1\/activity\/batch$/, parser: express.json({ limit: '5mb', strict: true, type: JSON_TYPES }) },
+  {
+    path: /^\/v1\/portfolios\/[^/]+\/imports$/,
+    parser: express.text({ limit: '20mb', type: ['text/csv', 'text/plain', 'application/xml', 'text/xml'], defaultCharset: 'utf-8' }),
+  },
+];
+const largeBodyParser = (path: string) => LARGE_BODIES.find((b) => b.path.test(path))?.parser;
+
 /** Builds the Express app; no I/O until a request arrives. */
 export function createApp(deps: AppDeps): Express {
   const app = express();
@@ -63,7 +76,9 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.use(helmet());
-  app.use(express.json({ limit: '64kb', strict: true, type: ['application/json', 'application/*+json'] }));
+  // Small JSON bodies everywhere; the few routes that take large bodies parse them after authentication (below).
+  const smallJson = express.json({ limit: '64kb', strict: true, type: JSON_TYPES });
+  app.use((req, res, next) => (largeBodyParser(req.path) ? next() : smallJson(req, res, next)));
   app.use(keepRequestContext);
 
   app.get('/healthz', (_req, res) => {
@@ -89,6 +104,7 @@ export function createApp(deps: AppDeps): Express {
   taskRoutes(v1, registry, deps);
   adminRoutes(v1, registry, deps);
   webhookRoutes(v1, registry, deps);
+  batchRoutes(v1, registry, deps);
 
   const openapi = new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',
@@ -109,6 +125,10 @@ export function createApp(deps: AppDeps): Express {
   if (deps.codec) codecRoutes(app, deps.codec.codec, deps.codec.uiOrigins, deps.apiKeys);
   app.use('/v1', authenticate(deps.apiKeys, deps.log));
   if (deps.rateLimitPerMinute) app.use('/v1', rateLimit(deps.rateLimitPerMinute, deps.log));
+  app.use((req, res, next) => {
+    const parser = largeBodyParser(req.path);
+    return parser ? parser(req, res, next) : next();
+  });
   app.use(v1);
   app.use((req, res) => sendProblem(res, 404, `no route for ${req.method} ${req.path}`));
   app.use(errorHandler(deps.log));

@@ -60,6 +60,8 @@ export function sendProblem(
 export const zodFields = (err: ZodError): ProblemField[] =>
   err.issues.map((i) => ({ path: i.path.map(String).join('.') || '(body)', message: i.message }));
 
+const kib = (bytes: number) => (bytes >= 1 << 20 ? `${bytes / (1 << 20)} MiB` : `${bytes / 1024} KiB`);
+
 /** RFC 9457 problem documents for every failure; internals only in the log. */
 export function errorHandler(log: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
@@ -75,9 +77,9 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
       return sendProblem(res, STATUS_OF[err.type], err.message, { code: err.type, ...(errors && { errors }), ...(operationId && { operationId }), ...(reasons && { reasons }) },
         `urn:alluse:problem:${err.type}`);
     }
-    const bodyErr = err as { type?: string; status?: number };
+    const bodyErr = err as { type?: string; status?: number; limit?: number };
     if (bodyErr.type === 'entity.parse.failed') return sendProblem(res, 400, 'the request body is not valid JSON');
-    if (bodyErr.type === 'entity.too.large') return sendProblem(res, 413, 'the request body is larger than 64 KiB');
+    if (bodyErr.type === 'entity.too.large') return sendProblem(res, 413, `the request body is larger than ${kib(bodyErr.limit ?? 65536)}`);
     if (bodyErr.type === 'encoding.unsupported' || bodyErr.type === 'charset.unsupported') {
       return sendProblem(res, 415, 'unsupported content encoding or charset');
     }

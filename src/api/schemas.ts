@@ -41,6 +41,9 @@ export const CreatePortfolioBody = z
     initialCapital: positiveMoney,
     template: z.enum(TEMPLATE_NAMES).default('moderate'),
     settings: settingsOverridesSchema.optional(),
+    openedAt: z.iso.date().optional().openapi({
+      description: 'The day the capital was deposited (YYYY-MM-DD, not in the future); default today. Set it to import earlier broker statements: the opening entry is dated that day.',
+    }),
   })
   .strict()
   .openapi('CreatePortfolio');
@@ -58,10 +61,23 @@ export const Account = z
     buckets: z.object({ cash: moneyOut, contracts: moneyOut, leaps: moneyOut, reserve: moneyOut }),
     bufferRequired: moneyOut,
     parentAccountId: z.string().nullable(),
+    brokerAccountId: z.string().nullable(),
+    label: z.string().nullable(),
     createdAt: z.string(),
     version: z.number().int(),
   })
   .openapi('Account');
+
+export const UpdateAccountBody = z
+  .object({
+    brokerAccountId: z
+      .string().trim().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, dot, dash or underscore, at most 64').nullable().optional()
+      .openapi({ description: "The broker's account id (for example an Interactive Brokers account U1234567); statement lines naming it post here. Unique within the portfolio; null clears it." }),
+    label: z.string().trim().min(1).max(100).nullable().optional(),
+  })
+  .strict()
+  .refine((b) => b.brokerAccountId !== undefined || b.label !== undefined, { message: 'name brokerAccountId or label' })
+  .openapi('UpdateAccount');
 
 export const PortfolioSummary = z
   .object({

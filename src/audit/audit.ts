@@ -45,34 +45,57 @@ export const chainOf = (portfolioId?: string | null) => portfolioId ?? 'system';
 /**
  * Appends one hash-chained audit row. Must run inside the transaction of the
  * change it records, so a change and its audit commit or roll back together.
- * The chain head is serialised by a transaction-scoped advisory lock.
  */
 export async function appendAudit(em: EntityManager, input: AuditInput): Promise<void> {
-  const chain = chainOf(input.portfolioId);
-  await em.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`audit:${chain}`]);
-  const [last] = await em.execute<{ seq: string; hash: string }[]>(
-    'select seq, hash from audit_log where chain = ? order by seq desc limit 1',
-    [chain],
-  );
-  const fields: ChainedFields = {
-    seq: last ? (BigInt(last.seq) + 1n).toString() : '1',
-    at: new Date(),
-    actor: input.actor,
-    action: input.action,
-    targetType: input.targetType ?? null,
-    targetId: input.targetId ?? null,
-    portfolioId: input.portfolioId ?? null,
-    details: JSON.parse(canonicalJson(input.details ?? {})),
-  };
-  const prevHash = last?.hash ?? GENESIS_HASH;
-  await em.execute(
-    `insert into audit_log (chain, seq, at, actor, action, target_type, target_id, portfolio_id, details, prev_hash, hash)
-     values (?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?)`,
-    [
-      chain, fields.seq, fields.at, fields.actor, fields.action, fields.targetType, fields.targetId,
-      fields.portfolioId, JSON.stringify(fields.details), prevHash, auditHash(prevHash, fields),
-    ],
-  );
+  await appendAuditMany(em, [input]);
+}
+
+/** 11 parameters a row: well below PostgreSQL's 65,535 bind parameters. */
+const AUDIT_ROWS_PER_STATEMENT = 1000;
+
+/**
+ * Appends rows in order, each chained to the one before on its chain, with
+ * one multi-row insert per chain (a batch of postings audits every entry at
+ * the cost of one). A chain head is serialised by a transaction-scoped
+ * advisory lock; chains are locked in name order so two batches never wait
+ * on each other in a cycle.
+ */
+export async function appendAuditMany(em: EntityManager, inputs: readonly AuditInput[]): Promise<void> {
+  const byChain = new Map<string, AuditInput[]>();
+  for (const input of inputs) {
+    const chain = chainOf(input.portfolioId);
+    byChain.set(chain, [...(byChain.get(chain) ?? []), input]);
+  }
+  const at = new Date();
+  for (const chain of [...byChain.keys()].sort()) {
+    await em.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`audit:${chain}`]);
+    const [last] = await em.execute<{ seq: string; hash: string }[]>(
+      'select seq, hash from audit_log where chain = ? order by seq desc limit 1',
+      [chain],
+    );
+    let seq = last ? BigInt(last.seq) : 0n;
+    let prevHash = last?.hash ?? GENESIS_HASH;
+    const rows: unknown[][] = [];
+    for (const input of byChain.get(chain)!) {
+      seq += 1n;
+      const fields: ChainedFields = {
+        seq: seq.toString(), at, actor: input.actor, action: input.action, targetType: input.targetType ?? null,
+        targetId: input.targetId ?? null, portfolioId: input.portfolioId ?? null, details: JSON.parse(canonicalJson(input.details ?? {})),
+      };
+      const hash = auditHash(prevHash, fields);
+      rows.push([chain, fields.seq, at, fields.actor, fields.action, fields.targetType, fields.targetId, fields.portfolioId,
+        JSON.stringify(fields.details), prevHash, hash]);
+      prevHash = hash;
+    }
+    for (let i = 0; i < rows.length; i += AUDIT_ROWS_PER_STATEMENT) {
+      const chunk = rows.slice(i, i + AUDIT_ROWS_PER_STATEMENT);
+      await em.execute(
+        `insert into audit_log (chain, seq, at, actor, action, target_type, target_id, portfolio_id, details, prev_hash, hash)
+         values ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?)').join(', ')}`,
+        chunk.flat(),
+      );
+    }
+  }
 }
 
 export interface ChainReport {

@@ -4,11 +4,13 @@ import { ENTITIES } from './entities';
 import { Migration20261127000000_foundation } from './migrations/Migration20261127000000_foundation';
 import { Migration20261127010000_protocols } from './migrations/Migration20261127010000_protocols';
 import { Migration20261129000000_operators } from './migrations/Migration20261129000000_operators';
+import { Migration20261129100000_statements } from './migrations/Migration20261129100000_statements';
 
 export const MIGRATIONS = [
   { name: 'Migration20261127000000_foundation', class: Migration20261127000000_foundation },
   { name: 'Migration20261127010000_protocols', class: Migration20261127010000_protocols },
   { name: 'Migration20261129000000_operators', class: Migration20261129000000_operators },
+  { name: 'Migration20261129100000_statements', class: Migration20261129100000_statements },
 ];
 
 export function ormConfig(clientUrl: string, poolMax = 10) {

@@ -1,7 +1,7 @@
 import type Decimal from 'decimal.js';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { v7 as uuidv7 } from 'uuid';
-import { appendAudit, type AuditInput } from '../audit/audit';
+import { appendAuditMany, type AuditInput } from '../audit/audit';
 import { BUCKETS, type Bucket, type Buckets, applyDelta } from '../domain/buckets';
 import { DomainError } from '../domain/errors';
 import { Dec, ZERO, fromDb, formatMoney, sum } from '../domain/money';
@@ -54,13 +54,37 @@ export interface PostRequest {
   reversesEntryId?: string;
 }
 
+export type BatchOutcome =
+  | { status: 'posted' | 'duplicate'; entryId: string }
+  | { status: 'rejected'; error: DomainError };
+
+/** An entry planned in memory, checked and ready to write. */
+interface PlannedEntry {
+  req: PostRequest;
+  entryId: string;
+  legs: Leg[];
+  baseChanges: { accountId: string; delta: string }[];
+  /** Cached-balance accounts it changes. */
+  changed: string[];
+}
+
+/** A key claimed by a concurrent transaction mid-batch: the caller retries the whole transaction (same code as a serialisation failure). */
+export class ConcurrentClaim extends Error {
+  readonly code = '40001';
+  constructor() {
+    super('an idempotency key of the batch was claimed concurrently');
+  }
+}
+
 export interface PostResult {
   entryId: string;
   /** False when the idempotency key had already been used: nothing changed. */
   created: boolean;
 }
 
-const RETRYABLE_PG_CODES = new Set(['40001', '40P01']);
+export const RETRYABLE_PG_CODES: ReadonlySet<string> = new Set(['40001', '40P01']);
+/** Rows per multi-row statement: far below PostgreSQL's 65,535 bind parameters for every table written here. */
+const ROWS_PER_STATEMENT = 1000;
 
 /** Account statuses that end an account's life: it holds nothing and no entry touches it. */
 export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(['merged', 'closed']);
@@ -123,79 +147,66 @@ export class LedgerService {
 
   private async postUntimed(em: EntityManager, req: PostRequest): Promise<PostResult> {
     if (req.compensable) await this.guard(em, req.idempotencyKey);
-    const accounts = await lockAccounts(em, req.accountIds);
-    // Checked under the locks: a concurrent request with the same key has committed by now, or never will first.
-    const existing = await this.findEntry(em, req.idempotencyKey);
-    if (existing) return { entryId: existing, created: false };
-    for (const a of accounts.values()) {
-      if (a.portfolioId !== req.portfolioId) throw new DomainError('InvariantViolation', 'an entry cannot span portfolios');
-      // Money never lands in (or leaves) an account whose life is over: a merge chose its target wrongly otherwise.
-      if (TERMINAL_STATUSES.has(a.status)) {
-        throw new DomainError('InvariantViolation', `account ${a.id} is ${a.status}; no money moves to or from it`, { accountId: a.id });
-      }
-    }
-    const plan = req.plan(accounts);
-    const deltas = validatePlan(plan, accounts);
-
-    const entryId = uuidv7();
-    const baseChanges = (plan.baseBalanceChanges ?? []).map((c) => ({ accountId: c.accountId, delta: formatMoney(c.delta) }));
-    const claimed = await em.execute<{ id: string }[]>(
-      `insert into journal_entries (id, portfolio_id, idempotency_key, kind, actor, operation_id, occurred_at, reference, note,
-         reverses_entry_id, base_changes)
-       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb) on conflict (idempotency_key) do nothing returning id`,
-      [entryId, req.portfolioId, req.idempotencyKey, req.kind, req.actor, req.operationId ?? null,
-        req.occurredAt ?? new Date(), req.reference ?? null, req.note ?? null, req.reversesEntryId ?? null,
-        JSON.stringify(baseChanges)],
-    );
-    if (claimed.length === 0) return { entryId: (await this.findEntry(em, req.idempotencyKey))!, created: false };
-
-    const updates: unknown[][] = [];
-    for (const [accountId, delta] of deltas) {
-      const account = accounts.get(accountId)!;
-      if (account.type === 'external') continue;
-      const after = applyDelta(account.buckets, delta.buckets);
-      const negative = BUCKETS.find((b) => after[b].lt(0));
-      if (negative) {
-        throw new DomainError('InsufficientFunds', `the ${negative} bucket would go negative`, { accountId });
-      }
-      const base = account.baseBalance.plus(delta.base);
-      if (base.lt(0)) throw new DomainError('InvariantViolation', 'base balance would go negative', { accountId });
-      updates.push([accountId, ...BUCKETS.map((b) => formatMoney(after[b])), formatMoney(base)]);
-    }
-    if (updates.length) {
-      // One statement for every account of the entry (the rows are locked above).
-      await em.execute(
-        `update accounts a set cash = v.cash::numeric, contracts = v.contracts::numeric, leaps = v.leaps::numeric,
-           reserve = v.reserve::numeric, base_balance = v.base::numeric, version = a.version + 1, updated_at = now()
-           from (values ${updates.map(() => '(?::uuid, ?, ?, ?, ?, ?)').join(', ')}) as v(id, cash, contracts, leaps, reserve, base)
-          where a.id = v.id`,
-        updates.flat(),
-      );
-    }
-
-    const values = plan.legs.map(() => '(?, ?, ?, ?)').join(', ');
-    await em.execute(
-      `insert into postings (entry_id, account_id, bucket, amount) values ${values}`,
-      plan.legs.flatMap((l) => [entryId, l.accountId, l.bucket, formatMoney(l.amount)]),
-    );
-    await appendAudit(em, {
-      actor: req.actor,
-      portfolioId: req.portfolioId,
-      action: req.audit?.action ?? 'ledger.entry.posted',
-      targetType: req.audit?.targetType ?? 'journal_entry',
-      targetId: req.audit?.targetId ?? entryId,
-      details: {
-        entryId, kind: req.kind, idempotencyKey: req.idempotencyKey, operationId: req.operationId,
-        legs: plan.legs.map((l) => ({ accountId: l.accountId, bucket: l.bucket, amount: formatMoney(l.amount) })),
-        ...req.audit?.details,
-      },
-    });
-    return { entryId, created: true };
+    const [outcome] = await this.postManyIn(em, [req], { atomic: true });
+    if (outcome!.status === 'rejected') throw outcome!.error; // unreachable: atomic throws
+    return { entryId: outcome!.entryId, created: outcome!.status === 'posted' };
   }
 
-  private async findEntry(em: EntityManager, key: string): Promise<string | undefined> {
-    const [row] = await em.execute<{ id: string }[]>('select id from journal_entries where idempotency_key = ?', [key]);
-    return row?.id;
+  /**
+   * Posts many entries inside the caller's transaction with a fixed number of
+   * round trips whatever their count: one statement locks every account (id
+   * order), one finds the keys already taken, then the entries are planned in
+   * order against the running state in memory (each sees the ones before it),
+   * and multi-row statements write the entries, the postings, the cached
+   * balances and the audit rows. Each entry keeps every rule of a single post.
+   *
+   * `atomic`: the first refused entry throws and the caller's transaction
+   * rolls back. Otherwise a refused entry (a DomainError) is reported and the
+   * others post. A key already taken, or taken earlier in the same call, is a
+   * `duplicate` with the entry that holds it; nothing is posted twice.
+   */
+  async postManyIn(em: EntityManager, reqs: readonly PostRequest[], opts: { atomic: boolean }): Promise<BatchOutcome[]> {
+    if (reqs.length === 0) return [];
+    const state = await lockAccounts(em, reqs.flatMap((r) => r.accountIds));
+    // Checked under the locks: a concurrent request with the same key has committed by now, or never will first.
+    const taken = await this.findEntries(em, reqs.map((r) => r.idempotencyKey));
+    const outcomes: BatchOutcome[] = [];
+    const planned: PlannedEntry[] = [];
+    for (const req of reqs) {
+      const earlier = taken.get(req.idempotencyKey);
+      if (earlier) {
+        outcomes.push({ status: 'duplicate', entryId: earlier });
+        continue;
+      }
+      try {
+        const entry = planEntry(req, state);
+        taken.set(req.idempotencyKey, entry.entryId);
+        planned.push(entry);
+        outcomes.push({ status: 'posted', entryId: entry.entryId });
+      } catch (err) {
+        if (opts.atomic || !(err instanceof DomainError)) throw err;
+        outcomes.push({ status: 'rejected', error: err });
+      }
+    }
+    if (planned.length === 0) return outcomes;
+    if (!(await claimKeys(em, planned))) {
+      // Another transaction took a key between the check and the claim (keys are not always tied to the accounts locked).
+      if (planned.length > 1) throw new ConcurrentClaim();
+      const key = planned[0]!.req.idempotencyKey;
+      const index = outcomes.findIndex((o) => o.status === 'posted');
+      outcomes[index] = { status: 'duplicate', entryId: (await this.findEntries(em, [key])).get(key)! };
+      return outcomes;
+    }
+    await writeEntries(em, planned, state);
+    return outcomes;
+  }
+
+  private async findEntries(em: EntityManager, keys: string[]): Promise<Map<string, string>> {
+    const rows = await em.execute<{ id: string; idempotency_key: string }[]>(
+      'select id, idempotency_key from journal_entries where idempotency_key in (select jsonb_array_elements_text(?::jsonb))',
+      [JSON.stringify([...new Set(keys)])],
+    );
+    return new Map(rows.map((r) => [r.idempotency_key, r.id]));
   }
 
   private async guard(em: EntityManager, forwardKey: string): Promise<void> {
@@ -244,6 +255,100 @@ export class LedgerService {
       return { reversalEntryId };
     });
   }
+}
+
+/**
+ * Plans one entry against the running state and checks it as a single post
+ * would: accounts of the portfolio and alive, legs balanced in cents, no
+ * bucket and no base balance below zero. The state moves only when every
+ * check passed, so a refused entry leaves no trace.
+ */
+function planEntry(req: PostRequest, state: Map<string, LockedAccount>): PlannedEntry {
+  const accounts = new Map(req.accountIds.map((id) => [id, state.get(id)!]));
+  for (const a of accounts.values()) {
+    if (a.portfolioId !== req.portfolioId) throw new DomainError('InvariantViolation', 'an entry cannot span portfolios');
+    // Money never lands in (or leaves) an account whose life is over: a merge chose its target wrongly otherwise.
+    if (TERMINAL_STATUSES.has(a.status)) {
+      throw new DomainError('InvariantViolation', `account ${a.id} is ${a.status}; no money moves to or from it`, { accountId: a.id });
+    }
+  }
+  const plan = req.plan(accounts);
+  const deltas = validatePlan(plan, accounts);
+  const next: LockedAccount[] = [];
+  for (const [accountId, delta] of deltas) {
+    const account = accounts.get(accountId)!;
+    if (account.type === 'external') continue;
+    const after = applyDelta(account.buckets, delta.buckets);
+    const negative = BUCKETS.find((b) => after[b].lt(0));
+    if (negative) throw new DomainError('InsufficientFunds', `the ${negative} bucket would go negative`, { accountId });
+    const base = account.baseBalance.plus(delta.base);
+    if (base.lt(0)) throw new DomainError('InvariantViolation', 'base balance would go negative', { accountId });
+    next.push({ ...account, buckets: after, baseBalance: base });
+  }
+  for (const a of next) state.set(a.id, a);
+  return {
+    req,
+    entryId: uuidv7(),
+    legs: plan.legs,
+    baseChanges: (plan.baseBalanceChanges ?? []).map((c) => ({ accountId: c.accountId, delta: formatMoney(c.delta) })),
+    changed: next.map((a) => a.id),
+  };
+}
+
+function chunks<T>(items: readonly T[], size = ROWS_PER_STATEMENT): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** Inserts the journal entries; false when some key was already taken (nothing else is written then). */
+async function claimKeys(em: EntityManager, planned: PlannedEntry[]): Promise<boolean> {
+  const now = new Date();
+  let claimed = 0;
+  for (const chunk of chunks(planned)) {
+    const rows = await em.execute<{ id: string }[]>(
+      `insert into journal_entries (id, portfolio_id, idempotency_key, kind, actor, operation_id, occurred_at, reference, note,
+         reverses_entry_id, base_changes)
+       values ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb)').join(', ')}
+       on conflict (idempotency_key) do nothing returning id`,
+      chunk.flatMap(({ req, entryId, baseChanges }) => [
+        entryId, req.portfolioId, req.idempotencyKey, req.kind, req.actor, req.operationId ?? null,
+        req.occurredAt ?? now, req.reference ?? null, req.note ?? null, req.reversesEntryId ?? null, JSON.stringify(baseChanges),
+      ]),
+    );
+    claimed += rows.length;
+  }
+  return claimed === planned.length;
+}
+
+/** The postings, the cached balances (one statement per chunk of accounts) and one audit row per entry. */
+async function writeEntries(em: EntityManager, planned: PlannedEntry[], state: ReadonlyMap<string, LockedAccount>): Promise<void> {
+  const legs = planned.flatMap((p) => p.legs.map((l) => [p.entryId, l.accountId, l.bucket, formatMoney(l.amount)]));
+  for (const chunk of chunks(legs)) {
+    await em.execute(`insert into postings (entry_id, account_id, bucket, amount) values ${chunk.map(() => '(?, ?, ?, ?)').join(', ')}`, chunk.flat());
+  }
+  const changed = [...new Set(planned.flatMap((p) => p.changed))].map((id) => state.get(id)!);
+  for (const chunk of chunks(changed)) {
+    await em.execute(
+      `update accounts a set cash = v.cash::numeric, contracts = v.contracts::numeric, leaps = v.leaps::numeric,
+         reserve = v.reserve::numeric, base_balance = v.base::numeric, version = a.version + 1, updated_at = now()
+         from (values ${chunk.map(() => '(?::uuid, ?, ?, ?, ?, ?)').join(', ')}) as v(id, cash, contracts, leaps, reserve, base)
+        where a.id = v.id`,
+      chunk.flatMap((a) => [a.id, ...BUCKETS.map((b) => formatMoney(a.buckets[b])), formatMoney(a.baseBalance)]),
+    );
+  }
+  await appendAuditMany(em, planned.map(({ req, entryId, legs: entryLegs }) => ({
+    actor: req.actor,
+    portfolioId: req.portfolioId,
+    action: req.audit?.action ?? 'ledger.entry.posted',
+    targetType: req.audit?.targetType ?? 'journal_entry',
+    targetId: req.audit?.targetId ?? entryId,
+    details: {
+      entryId, kind: req.kind, idempotencyKey: req.idempotencyKey, operationId: req.operationId,
+      legs: entryLegs.map((l) => ({ accountId: l.accountId, bucket: l.bucket, amount: formatMoney(l.amount) })),
+      ...req.audit?.details,
+    },
+  })));
 }
 
 export async function lockAccounts(em: EntityManager, ids: string[]): Promise<Map<string, LockedAccount>> {

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import type Decimal from 'decimal.js';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import { canonicalJson } from '../audit/audit';
+import { appendAudit, canonicalJson } from '../audit/audit';
 import { type AccountType, type ActivityType, BUCKETS, activityEffect } from '../domain/buckets';
 import { DomainError } from '../domain/errors';
 import { formatMoney, fromDb } from '../domain/money';
 import type { PortfolioSettings } from '../domain/settings';
-import type { LedgerService, Leg } from '../ledger/ledger';
+import type { LedgerService, Leg, PostRequest } from '../ledger/ledger';
 import { ACCOUNT_COLUMNS, type AccountRecord, type AccountView, accountView } from './views';
 import { pgIso } from '../db/sql';
 
@@ -43,6 +43,67 @@ function parseCursor(cursor: string): string {
   return raw.slice(2);
 }
 
+/** The idempotency scope of an activity: the client's key is scoped to the account (a batch item shares it). */
+export const activityScope = (accountId: string, key: string) => `activity:${accountId}:${key}`;
+const accountOfScope = (scope: string) => scope.split(':')[1]!;
+
+/** What a repeated key must match: the request body, canonical. */
+export function activityHash(cmd: ActivityCommand): string {
+  return createHash('sha256')
+    .update(canonicalJson({ ...cmd, amount: formatMoney(cmd.amount), occurredAt: cmd.occurredAt?.toISOString() }))
+    .digest('hex');
+}
+
+export interface ActivityTarget {
+  accountId: string;
+  portfolioId: string;
+  externalId: string;
+  settings: PortfolioSettings;
+  /** The ledger key (scoped). */
+  idempotencyKey: string;
+  /** The key as the client sent it (audited). */
+  userKey: string;
+  actor: string;
+}
+
+/**
+ * The ledger entry of one trading activity (docs/domain.md section 2): the
+ * account's buckets move as the activity type says, the external account
+ * takes the other side. Shared by single requests, batches and imports.
+ */
+export function activityPost(t: ActivityTarget, cmd: ActivityCommand, audit: { action?: string; details?: Record<string, unknown> } = {}): PostRequest {
+  const { accountId, externalId } = t;
+  return {
+    idempotencyKey: t.idempotencyKey,
+    portfolioId: t.portfolioId,
+    kind: cmd.type,
+    actor: t.actor,
+    occurredAt: cmd.occurredAt,
+    reference: cmd.reference,
+    note: cmd.note,
+    accountIds: [accountId, externalId],
+    plan: (locked) => {
+      const a = locked.get(accountId)!;
+      if (a.status !== 'active') {
+        throw new DomainError('Conflict', `account is ${a.status}; activity is accepted only on active accounts`);
+      }
+      const effect = activityEffect(cmd.type, cmd.amount, { type: a.type as AccountType, buckets: a.buckets, baseBalance: a.baseBalance }, t.settings.bufferPct);
+      const legs: Leg[] = [];
+      for (const b of BUCKETS) {
+        const d = effect.delta[b];
+        if (d && !d.isZero()) legs.push({ accountId, bucket: b, amount: d });
+      }
+      const net = legs.reduce((s, l) => s.plus(l.amount), fromDb('0'));
+      legs.push({ accountId: externalId, bucket: 'cash', amount: net.neg() });
+      return {
+        legs,
+        baseBalanceChanges: effect.baseBalanceDelta.isZero() ? [] : [{ accountId, delta: effect.baseBalanceDelta }],
+      };
+    },
+    audit: { action: audit.action ?? `account.activity.${cmd.type}`, targetType: 'account', targetId: accountId, details: { idempotencyKey: t.userKey, ...audit.details } },
+  };
+}
+
 export class AccountService {
   constructor(
     private readonly orm: MikroORM,
@@ -61,16 +122,50 @@ export class AccountService {
   }
 
   /**
+   * Sets the broker's account id and/or the label (admin). The broker id is
+   * unique within the portfolio: statement lines naming it post to this account.
+   */
+  async update(id: string, patch: { brokerAccountId?: string | null; label?: string | null }, actor: string): Promise<AccountView> {
+    return this.orm.em.fork().transactional(async (em) => {
+      const [row] = await em.execute<{ portfolio_id: string; broker_account_id: string | null; label: string | null }[]>(
+        'select portfolio_id, broker_account_id, label from accounts where id = ? and unit_id is not null for update', [id],
+      );
+      if (!row) throw new DomainError('AccountNotFound', 'account not found');
+      if (patch.brokerAccountId) {
+        const [taken] = await em.execute<{ id: string }[]>(
+          'select id from accounts where portfolio_id = ? and broker_account_id = ? and id <> ?', [row.portfolio_id, patch.brokerAccountId, id],
+        );
+        if (taken) {
+          throw new DomainError('Conflict', `broker account ${patch.brokerAccountId} is already mapped to account ${taken.id} of this portfolio`, { path: 'brokerAccountId' });
+        }
+      }
+      const next = {
+        brokerAccountId: patch.brokerAccountId === undefined ? row.broker_account_id : patch.brokerAccountId,
+        label: patch.label === undefined ? row.label : patch.label,
+      };
+      await em.execute('update accounts set broker_account_id = ?, label = ?, version = version + 1, updated_at = now() where id = ?',
+        [next.brokerAccountId, next.label, id]);
+      await appendAudit(em, {
+        actor, portfolioId: row.portfolio_id, action: 'account.updated', targetType: 'account', targetId: id,
+        details: { before: { brokerAccountId: row.broker_account_id, label: row.label }, after: next },
+      });
+      return this.get(id, em);
+    }).catch((err: unknown) => {
+      // Two concurrent requests mapping one broker id to two accounts: the unique index decides.
+      if ((err as { code?: string }).code === '23505') throw new DomainError('Conflict', `broker account ${patch.brokerAccountId} is already mapped in this portfolio`, { path: 'brokerAccountId' });
+      throw err;
+    });
+  }
+
+  /**
    * Records one trading activity. `idempotencyKey` is scoped to the account;
    * the first successful response is stored with the posting in one
    * transaction and returned again for the same key and body. A rejected
    * request claims nothing, so it may be retried with the same key.
    */
   async recordActivity(accountId: string, cmd: ActivityCommand, idempotencyKey: string, actor: string): Promise<ActivityResponse> {
-    const scope = `activity:${accountId}:${idempotencyKey}`;
-    const requestHash = createHash('sha256')
-      .update(canonicalJson({ ...cmd, amount: formatMoney(cmd.amount), occurredAt: cmd.occurredAt?.toISOString() }))
-      .digest('hex');
+    const scope = activityScope(accountId, idempotencyKey);
+    const requestHash = activityHash(cmd);
     const earlier = await this.storedResponse(scope, requestHash);
     if (earlier) return earlier;
 
@@ -82,38 +177,12 @@ export class AccountService {
       [accountId],
     );
     if (!acct) throw new DomainError('AccountNotFound', 'account not found');
-    const external = { id: acct.external_id };
 
     const result = await this.orm.em.fork().transactional(async (em) => {
-      const posted = await this.ledger.postIn(em, {
-        idempotencyKey: scope,
-        portfolioId: acct.portfolio_id,
-        kind: cmd.type,
-        actor,
-        occurredAt: cmd.occurredAt,
-        reference: cmd.reference,
-        note: cmd.note,
-        accountIds: [accountId, external.id],
-        plan: (locked) => {
-          const a = locked.get(accountId)!;
-          if (a.status !== 'active') {
-            throw new DomainError('Conflict', `account is ${a.status}; activity is accepted only on active accounts`);
-          }
-          const effect = activityEffect(cmd.type, cmd.amount, { type: a.type as AccountType, buckets: a.buckets, baseBalance: a.baseBalance }, acct.settings.bufferPct);
-          const legs: Leg[] = [];
-          for (const b of BUCKETS) {
-            const d = effect.delta[b];
-            if (d && !d.isZero()) legs.push({ accountId, bucket: b, amount: d });
-          }
-          const net = legs.reduce((s, l) => s.plus(l.amount), fromDb('0'));
-          legs.push({ accountId: external.id, bucket: 'cash', amount: net.neg() });
-          return {
-            legs,
-            baseBalanceChanges: effect.baseBalanceDelta.isZero() ? [] : [{ accountId, delta: effect.baseBalanceDelta }],
-          };
-        },
-        audit: { action: `account.activity.${cmd.type}`, targetType: 'account', targetId: accountId, details: { idempotencyKey } },
-      });
+      const posted = await this.ledger.postIn(em, activityPost({
+        accountId, portfolioId: acct.portfolio_id, externalId: acct.external_id, settings: acct.settings,
+        idempotencyKey: scope, userKey: idempotencyKey, actor,
+      }, cmd));
       if (!posted.created) return null;
       const body = { entryId: posted.entryId, account: await this.get(accountId, em) };
       await em.execute(
@@ -134,7 +203,9 @@ export class AccountService {
     if (row.request_hash !== requestHash) {
       throw new DomainError('IdempotencyConflict', 'this Idempotency-Key was already used with a different request body');
     }
-    return { body: row.response, replayed: true };
+    // A key first used in a batch stored only the entry id: answer with the account as it is now.
+    const body = row.response.account ? row.response : { entryId: row.response.entryId, account: await this.get(accountOfScope(scope)) };
+    return { body, replayed: true };
   }
 
   async entries(accountId: string, limit: number, cursor?: string): Promise<{ items: EntryItem[]; nextCursor: string | null }> {

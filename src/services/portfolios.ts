@@ -20,6 +20,8 @@ export interface CreatePortfolio {
   initialCapital: Decimal;
   template: TemplateName;
   settings?: SettingsOverrides;
+  /** The day the capital came in (YYYY-MM-DD, UTC); the opening entry is dated then. Default: now. */
+  openedAt?: string;
 }
 
 export interface PortfolioSummary {
@@ -80,6 +82,10 @@ export class PortfolioService {
    */
   async create(cmd: CreatePortfolio, actor: string): Promise<PortfolioDetail> {
     const settings = resolveSettings(defaultSettings(cmd.template), cmd.settings);
+    const openedAt = cmd.openedAt ? new Date(`${cmd.openedAt}T00:00:00Z`) : undefined;
+    if (openedAt && openedAt.getTime() > Date.now()) {
+      throw new DomainError('ValidationError', 'openedAt is in the future', { path: 'openedAt' });
+    }
     const split = openingSplit(cmd.initialCapital, cmd.template);
     const id = uuidv7();
     const unitId = uuidv7();
@@ -99,7 +105,7 @@ export class PortfolioService {
       }
       await appendAudit(em, {
         actor, portfolioId: id, action: 'portfolio.created', targetType: 'portfolio', targetId: id,
-        details: { name: cmd.name, owner: cmd.owner, template: cmd.template, initialCapital: formatMoney(cmd.initialCapital), settings },
+        details: { name: cmd.name, owner: cmd.owner, template: cmd.template, initialCapital: formatMoney(cmd.initialCapital), settings, openedAt: cmd.openedAt },
       });
       const legs: Leg[] = [{ accountId: ids.external, bucket: 'cash', amount: cmd.initialCapital.neg() }];
       for (const type of ['gen', 'rev', 'com'] as const) {
@@ -111,6 +117,7 @@ export class PortfolioService {
         portfolioId: id,
         kind: 'opening',
         actor,
+        occurredAt: openedAt,
         accountIds: Object.values(ids),
         plan: () => ({
           legs,

@@ -16,6 +16,9 @@ export interface AccountView {
   buckets: { cash: string; contracts: string; leaps: string; reserve: string };
   bufferRequired: string;
   parentAccountId: string | null;
+  /** The broker's id of this account (maps statement lines to it); null until set. */
+  brokerAccountId: string | null;
+  label: string | null;
   createdAt: string;
   version: number;
 }
@@ -33,12 +36,14 @@ export interface AccountRecord {
   leaps: string;
   reserve: string;
   parent_account_id: string | null;
+  broker_account_id: string | null;
+  label: string | null;
   created_at: Date | string;
   version: number;
 }
 
 export const ACCOUNT_COLUMNS =
-  'id, portfolio_id, unit_id, type, status, balance, base_balance, cash, contracts, leaps, reserve, parent_account_id, created_at, version';
+  'id, portfolio_id, unit_id, type, status, balance, base_balance, cash, contracts, leaps, reserve, parent_account_id, broker_account_id, label, created_at, version';
 
 export function accountView(r: AccountRecord, settings: PortfolioSettings): AccountView {
   const balance = fromDb(r.balance);
@@ -60,6 +65,8 @@ export function accountView(r: AccountRecord, settings: PortfolioSettings): Acco
     },
     bufferRequired: formatMoney(bufferRequired(balance, settings.bufferPct)),
     parentAccountId: r.parent_account_id,
+    brokerAccountId: r.broker_account_id,
+    label: r.label,
     createdAt: pgIso(r.created_at),
     version: r.version,
   };

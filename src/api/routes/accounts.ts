@@ -3,7 +3,7 @@ import type { Router } from 'express';
 import { money } from '../../domain/money';
 import type { AppDeps } from '../app';
 import { defineRoute } from '../route';
-import { Account, ActivityBody, ActivityResult, Entries, EntriesQuery, IdempotencyHeaders, idParams } from '../schemas';
+import { Account, UpdateAccountBody, ActivityBody, ActivityResult, Entries, EntriesQuery, IdempotencyHeaders, idParams } from '../schemas';
 
 export function accountRoutes(router: Router, registry: OpenAPIRegistry, deps: AppDeps): void {
   defineRoute(router, registry, {
@@ -11,6 +11,17 @@ export function accountRoutes(router: Router, registry: OpenAPIRegistry, deps: A
     params: idParams,
     responses: { 200: { description: 'Account', schema: Account } },
     handler: async ({ params }) => ({ status: 200, body: await deps.accounts.get(params.id) }),
+  });
+
+  defineRoute(router, registry, {
+    method: 'patch', path: '/v1/accounts/:id', role: 'admin', summary: "Set an account's broker account id and label",
+    params: idParams,
+    body: UpdateAccountBody,
+    responses: {
+      200: { description: 'The account', schema: Account },
+      409: { description: 'The broker account id is already mapped to another account of the portfolio' },
+    },
+    handler: async ({ params, body, principal }) => ({ status: 200, body: await deps.accounts.update(params.id, body, principal.actor) }),
   });
 
   defineRoute(router, registry, {

@@ -1,0 +1,75 @@
+import { Migration } from '@mikro-orm/migrations';
+
+/**
+ * Broker statements (docs/domain.md section 9): the broker's id and a label
+ * on accounts, statement imports and their lines, and valuations (a broker's
+ * net liquidation value per account and date: shown beside the realized
+ * balance, never posted).
+ */
+export class Migration20261129100000_statements extends Migration {
+  override async up(): Promise<void> {
+    this.addSql(`
+alter table accounts add column broker_account_id varchar(64), add column label varchar(100);
+create unique index accounts_broker_account_unique on accounts(portfolio_id, broker_account_id) where broker_account_id is not null;
+
+create table imports (
+  id uuid primary key,
+  portfolio_id uuid not null references portfolios(id),
+  format varchar(20) not null check (format in ('csv','ibkr-flex')),
+  atomic boolean not null,
+  status varchar(20) not null check (status in ('queued','running','completed','failed')),
+  file_sha256 char(64) not null,
+  actor varchar(200) not null,
+  operation_id varchar(300) not null,
+  lines int not null,
+  posted int not null default 0,
+  duplicates int not null default 0,
+  rejected int not null default 0,
+  ignored int not null default 0,
+  error text,
+  reconciliation jsonb,
+  created_at timestamptz not null default now(),
+  completed_at timestamptz
+);
+create index imports_portfolio_idx on imports(portfolio_id, created_at desc);
+
+create table import_lines (
+  import_id uuid not null references imports(id),
+  line int not null,
+  part smallint not null default 0,
+  kind varchar(20) not null check (kind in ('activity','statement_balance','valuation')),
+  account_id uuid references accounts(id),
+  type varchar(30),
+  amount numeric(20,2),
+  occurred_on date,
+  idempotency_key varchar(300),
+  reference varchar(200),
+  note varchar(1000),
+  status varchar(20) not null check (status in ('pending','posted','duplicate','rejected','ignored','recorded')),
+  reason text,
+  entry_id uuid,
+  primary key (import_id, line, part)
+);
+create index import_lines_pending_idx on import_lines(import_id, line, part) where status = 'pending';
+
+create table valuations (
+  account_id uuid not null references accounts(id),
+  as_of date not null,
+  value numeric(20,2) not null,
+  import_id uuid references imports(id),
+  recorded_at timestamptz not null default now(),
+  primary key (account_id, as_of)
+);
+`);
+  }
+
+  override async down(): Promise<void> {
+    this.addSql(`
+drop table if exists valuations;
+drop table if exists import_lines;
+drop table if exists imports;
+drop index if exists accounts_broker_account_unique;
+alter table accounts drop column if exists broker_account_id, drop column if exists label;
+`);
+  }
+}
