@@ -38,6 +38,12 @@ const rows: Row[] = [];
 const f0 = (n: number) => n.toFixed(0);
 const f1 = (n?: number) => (n === undefined ? '' : n.toFixed(1));
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+/** `npm run bench -- --only batch,import`: the ledger and API baselines always run; other areas only when named. */
+const only = (() => {
+  const i = process.argv.indexOf('--only');
+  return i > 0 ? new Set(process.argv[i + 1]!.split(',')) : null;
+})();
+const want = (area: string) => !only || only.has(area);
 
 function add(area: string, name: string, m: Measured, ceiling?: Measured, latency = true) {
   rows.push({
@@ -107,96 +113,141 @@ async function main(): Promise<void> {
       add('api', `activity postings over HTTP, ${c} client${c > 1 ? 's' : ''}`, m, insertCeiling);
     }
 
-    // --- sagas ----------------------------------------------------------------
-    const levels = [[1, 20], [10, 60], [50, 200]] as const;
-    const needed = levels.reduce((s, [, t]) => s + t, 0);
-    log(`sagas: preparing ${needed} portfolios`);
-    const sagaPortfolios: { gen: string; rev: string }[] = [];
-    for (let i = 0; i < needed; i++) {
-      const p = await services.portfolios.create({ name: `s${i}`, owner: 'bench', initialCapital: money('300000.00'), template: 'moderate', settings: { maxForksPerDay: 1000, mergeCoolingHours: 0 } }, 'bench');
-      const acct = (t: string) => p.units[0]!.accounts.find((a) => a.type === t)!.id;
-      await services.accounts.recordActivity(acct('gen'), { type: 'premium', amount: money('50001.01') }, 'seed', 'bench');
-      await services.accounts.recordActivity(acct('rev'), { type: 'premium', amount: money('10000.00') }, 'seed', 'bench');
-      sagaPortfolios.push({ gen: acct('gen'), rev: acct('rev') });
-    }
-    const runSagas = async (label: string, steps: number, start: (i: number) => Promise<string>) => {
-      let offset = 0;
-      for (const [c, total] of levels) {
-        const base = offset;
-        const m = await measure(total, c, async (i) => {
-          const id = await start(base + i);
-          await client.workflow.getHandle(id).result();
+    // --- bulk postings ----------------------------------------------------------
+    if (want('batch')) {
+      log('batch postings');
+      let k = 0;
+      for (const [size, batches, c] of [[100, 60, 1], [100, 120, 4], [1000, 12, 1], [1000, 16, 4]] as const) {
+        const m = await measure(batches, c, async () => {
+          const items = Array.from({ length: size }, () => {
+            const i = k++;
+            return { accountId: accounts[i % 1000]!.id, type: 'premium', amount: '1.00', idempotencyKey: `batch-${i}` };
+          });
+          const r = (await http('POST', '/v1/activity/batch', { items })) as { posted: number };
+          if (r.posted !== size) throw new Error(`batch posted ${r.posted} of ${size}`);
         });
-        offset += total;
-        const ceiling = await measure(total, c, async () => {
-          await client.workflow.execute('noopSaga', { taskQueue: 'bench', workflowId: `noop-${label}-${c}-${Math.random().toString(36).slice(2)}`, args: [steps] });
-        });
-        add('sagas', `${label}, ${c} concurrent (request to completed)`, m, ceiling);
-        add('ceiling', `no-op workflow with ${steps} no-op activities, ${c} concurrent`, ceiling);
+        // Throughput in postings (items), latency per batch request.
+        add('batch', `POST /v1/activity/batch of ${size.toLocaleString('en-US')} over 1,000 accounts, ${c} client${c > 1 ? 's' : ''} (postings/s; latency per batch)`,
+          { ...m, perSecond: m.perSecond * size }, insertCeiling);
       }
-    };
-    log('fork sagas');
-    const forkedUnits: string[] = [];
-    await runSagas('fork', 7, async (i) => {
-      const r = (await http('POST', `/v1/accounts/${sagaPortfolios[i]!.gen}/fork`, {})) as { operationId: string };
-      return r.operationId;
-    });
-    for (const row of await orm.em.fork().execute<{ id: string; gen: string }[]>(
-      `select u.id, a.id as gen from units u join accounts a on a.unit_id = u.id and a.type = 'gen' where u.kind = 'forked' order by u.created_at`,
-    )) {
-      await services.accounts.recordActivity(row.gen, { type: 'premium', amount: money('449998.99') }, 'to-500k', 'bench');
-      forkedUnits.push(row.id);
     }
-    log('merge sagas');
-    await runSagas('merge', 6, async (i) => ((await http('POST', `/v1/units/${forkedUnits[i]!}/merge`, {})) as { operationId: string }).operationId);
-    log('reinvestment sagas');
-    await runSagas('reinvestment', 4, async (i) => ((await http('POST', `/v1/accounts/${sagaPortfolios[i]!.rev}/reinvest`, { quarter: '2026Q3' })) as { operationId: string }).operationId);
+
+    // --- statement import -------------------------------------------------------
+    if (want('import')) {
+      log('statement import');
+      const p = await services.portfolios.create({ name: 'import', owner: 'bench', initialCapital: money('300000.00'), template: 'moderate', openedAt: '2026-01-02' }, 'bench');
+      const gen = p.units[0]!.accounts.find((a) => a.type === 'gen')!.id;
+      const lines = 10_000;
+      const csv = ['date,account,type,amount,reference,note', ...Array.from({ length: lines }, (_, i) =>
+        `2026-${String(1 + (i % 10)).padStart(2, '0')}-15,${gen},premium,1.00,BENCH-${i},`)].join('\n');
+      const t = performance.now();
+      const started = await fetch(`${api.url}/v1/portfolios/${p.id}/imports`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'text/csv' }, body: csv });
+      const { operationId } = (await started.json()) as { operationId: string };
+      await client.workflow.getHandle(operationId).result();
+      const seconds = (performance.now() - t) / 1000;
+      add('import', `generic CSV of ${lines.toLocaleString('en-US')} lines through the import workflow (lines/s, upload to completed)`,
+        { ops: lines, seconds, perSecond: lines / seconds }, insertCeiling, false);
+    }
+
+    // --- sagas ----------------------------------------------------------------
+    if (want('sagas')) {
+      const levels = [[1, 20], [10, 60], [50, 200]] as const;
+      const needed = levels.reduce((s, [, t]) => s + t, 0);
+      log(`sagas: preparing ${needed} portfolios`);
+      const sagaPortfolios: { gen: string; rev: string }[] = [];
+      for (let i = 0; i < needed; i++) {
+        const p = await services.portfolios.create({ name: `s${i}`, owner: 'bench', initialCapital: money('300000.00'), template: 'moderate', settings: { maxForksPerDay: 1000, mergeCoolingHours: 0 } }, 'bench');
+        const acct = (t: string) => p.units[0]!.accounts.find((a) => a.type === t)!.id;
+        await services.accounts.recordActivity(acct('gen'), { type: 'premium', amount: money('50001.01') }, 'seed', 'bench');
+        await services.accounts.recordActivity(acct('rev'), { type: 'premium', amount: money('10000.00') }, 'seed', 'bench');
+        sagaPortfolios.push({ gen: acct('gen'), rev: acct('rev') });
+      }
+      const runSagas = async (label: string, steps: number, start: (i: number) => Promise<string>) => {
+        let offset = 0;
+        for (const [c, total] of levels) {
+          const base = offset;
+          const m = await measure(total, c, async (i) => {
+            const id = await start(base + i);
+            await client.workflow.getHandle(id).result();
+          });
+          offset += total;
+          const ceiling = await measure(total, c, async () => {
+            await client.workflow.execute('noopSaga', { taskQueue: 'bench', workflowId: `noop-${label}-${c}-${Math.random().toString(36).slice(2)}`, args: [steps] });
+          });
+          add('sagas', `${label}, ${c} concurrent (request to completed)`, m, ceiling);
+          add('ceiling', `no-op workflow with ${steps} no-op activities, ${c} concurrent`, ceiling);
+        }
+      };
+      log('fork sagas');
+      const forkedUnits: string[] = [];
+      await runSagas('fork', 7, async (i) => {
+        const r = (await http('POST', `/v1/accounts/${sagaPortfolios[i]!.gen}/fork`, {})) as { operationId: string };
+        return r.operationId;
+      });
+      for (const row of await orm.em.fork().execute<{ id: string; gen: string }[]>(
+        `select u.id, a.id as gen from units u join accounts a on a.unit_id = u.id and a.type = 'gen' where u.kind = 'forked' order by u.created_at`,
+      )) {
+        await services.accounts.recordActivity(row.gen, { type: 'premium', amount: money('449998.99') }, 'to-500k', 'bench');
+        forkedUnits.push(row.id);
+      }
+      log('merge sagas');
+      await runSagas('merge', 6, async (i) => ((await http('POST', `/v1/units/${forkedUnits[i]!}/merge`, {})) as { operationId: string }).operationId);
+      log('reinvestment sagas');
+      await runSagas('reinvestment', 4, async (i) => ((await http('POST', `/v1/accounts/${sagaPortfolios[i]!.rev}/reinvest`, { quarter: '2026Q3' })) as { operationId: string }).operationId);
+
+    }
 
     // --- scan -----------------------------------------------------------------
-    log('scan');
-    const scanActs = createScanActivities({ orm } as never);
-    const scanPortfolio = await services.portfolios.create({ name: 'scan', owner: 'bench', initialCapital: money('300000.00'), template: 'moderate' }, 'bench');
-    const root = scanPortfolio.units[0]!;
-    const rootGen = root.accounts.find((a) => a.type === 'gen')!.id;
-    let present = 0;
-    for (const target of [1_000, 10_000, 100_000]) {
-      const pairs = (target - present) / 2;
-      await orm.em.fork().execute(
-        `with u as (
-           insert into units (id, portfolio_id, parent_unit_id, forked_from_account_id, kind)
-           select gen_random_uuid(), ?, ?, ?, 'forked' from generate_series(1, ?) returning id)
-         insert into accounts (id, portfolio_id, unit_id, type, base_balance, cash, contracts, created_at)
-         select gen_random_uuid(), ?, u.id, t.type, 25000,
-                case when t.type = 'gen' and abs(hashtext(u.id::text)) % 100 = 0 then 80000 else 1250 end, 23750, now() - interval '30 days'
-           from u cross join (values ('gen'), ('com')) t(type)`,
-        [scanPortfolio.id, root.id, rootGen, pairs, scanPortfolio.id],
-      );
-      present = target;
-      await orm.em.fork().execute('analyze accounts; analyze units');
-      const t = performance.now();
-      let found = 0;
-      let afterId: string | undefined;
-      for (;;) {
-        const batch = await scanActs.scanForkCandidates({ afterId });
-        found += batch.candidates.length + batch.skipped.length;
-        if (!batch.nextAfterId) break;
-        afterId = batch.nextAfterId;
+    if (want('scan')) {
+      log('scan');
+      const scanActs = createScanActivities({ orm } as never);
+      const scanPortfolio = await services.portfolios.create({ name: 'scan', owner: 'bench', initialCapital: money('300000.00'), template: 'moderate' }, 'bench');
+      const root = scanPortfolio.units[0]!;
+      const rootGen = root.accounts.find((a) => a.type === 'gen')!.id;
+      let present = 0;
+      for (const target of [1_000, 10_000, 100_000]) {
+        const pairs = (target - present) / 2;
+        await orm.em.fork().execute(
+          `with u as (
+             insert into units (id, portfolio_id, parent_unit_id, forked_from_account_id, kind)
+             select gen_random_uuid(), ?, ?, ?, 'forked' from generate_series(1, ?) returning id)
+           insert into accounts (id, portfolio_id, unit_id, type, base_balance, cash, contracts, created_at)
+           select gen_random_uuid(), ?, u.id, t.type, 25000,
+                  case when t.type = 'gen' and abs(hashtext(u.id::text)) % 100 = 0 then 80000 else 1250 end, 23750, now() - interval '30 days'
+             from u cross join (values ('gen'), ('com')) t(type)`,
+          [scanPortfolio.id, root.id, rootGen, pairs, scanPortfolio.id],
+        );
+        present = target;
+        await orm.em.fork().execute('analyze accounts; analyze units');
+        const t = performance.now();
+        let found = 0;
+        let afterId: string | undefined;
+        for (;;) {
+          const batch = await scanActs.scanForkCandidates({ afterId });
+          found += batch.candidates.length + batch.skipped.length;
+          if (!batch.nextAfterId) break;
+          afterId = batch.nextAfterId;
+        }
+        const forkMs = performance.now() - t;
+        const t2 = performance.now();
+        const merges = await scanActs.scanMergeCandidates({ scanStartedAt: new Date().toISOString() });
+        const mergeMs = performance.now() - t2;
+        rows.push({ area: 'scan', case: `fork candidates among ${target.toLocaleString('en-US')} synthetic accounts (found ${found})`, value: `${forkMs.toFixed(0)} ms` });
+        rows.push({ area: 'scan', case: `merge candidates among ${target.toLocaleString('en-US')} synthetic accounts (found ${merges.candidates.length})`, value: `${mergeMs.toFixed(0)} ms` });
       }
-      const forkMs = performance.now() - t;
-      const t2 = performance.now();
-      const merges = await scanActs.scanMergeCandidates({ scanStartedAt: new Date().toISOString() });
-      const mergeMs = performance.now() - t2;
-      rows.push({ area: 'scan', case: `fork candidates among ${target.toLocaleString('en-US')} synthetic accounts (found ${found})`, value: `${forkMs.toFixed(0)} ms` });
-      rows.push({ area: 'scan', case: `merge candidates among ${target.toLocaleString('en-US')} synthetic accounts (found ${merges.candidates.length})`, value: `${mergeMs.toFixed(0)} ms` });
+
     }
 
     // --- projection -----------------------------------------------------------
-    log('projection');
-    for (const years of [10, 30]) {
-      const t = performance.now();
-      const r = project(freshStart({ initialCapital: money('300000.00') }), { years });
-      rows.push({ area: 'projection', case: `${years}-year weekly projection of $300,000 (${r.years.at(-1)!.activeForkedUnits} forked units at the end)`, value: `${(performance.now() - t).toFixed(0)} ms` });
+    if (want('projection')) {
+      log('projection');
+      for (const years of [10, 30]) {
+        const t = performance.now();
+        const r = project(freshStart({ initialCapital: money('300000.00') }), { years });
+        rows.push({ area: 'projection', case: `${years}-year weekly projection of $300,000 (${r.years.at(-1)!.activeForkedUnits} forked units at the end)`, value: `${(performance.now() - t).toFixed(0)} ms` });
+      }
     }
+
   } finally {
     await api.stop();
     await worker.stop();
@@ -219,8 +270,11 @@ async function main(): Promise<void> {
   const header = ['area', 'case', 'value', 'p50', 'p95', 'p99', 'ceiling', 'ratio'] as const;
   const table = [header.join(' | '), header.map(() => '---').join(' | '), ...rows.map((r) => header.map((h) => r[h] ?? '').join(' | '))];
   const md = `# Benchmark results\n\nMachine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.temporal}, ${machine.postgres}; ${machine.at}\n\n| ${table.join(' |\n| ')} |\n`;
-  writeFileSync(join(__dirname, 'results/latest.json'), JSON.stringify({ machine, rows }, null, 2));
-  writeFileSync(join(__dirname, 'results/latest.md'), md);
+  // A partial run (--only) prints its figures but keeps the last full run's files.
+  if (!only) {
+    writeFileSync(join(__dirname, 'results/latest.json'), JSON.stringify({ machine, rows }, null, 2));
+    writeFileSync(join(__dirname, 'results/latest.md'), md);
+  }
   process.stdout.write(md);
 }
 

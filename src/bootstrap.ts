@@ -17,13 +17,16 @@ import { startTemporalDevServer } from './infra/temporal-dev-server';
 import { LedgerService } from './ledger/ledger';
 import { AccountService } from './services/accounts';
 import { ActivityBatchService } from './services/activity-batch';
+import { ImportService } from './services/imports';
 import { ApiKeyService } from './services/api-keys';
 import { AuditLogService } from './services/audit-log';
+import { ExportService } from './services/exports';
 import { IntegrityService } from './services/integrity';
 import { PortfolioService } from './services/portfolios';
 import { OperationsService } from './services/operations';
 import { ProtocolService } from './services/protocols';
 import { ProjectionService } from './services/projections';
+import { ReportService } from './services/reports';
 import { TaskService } from './services/tasks';
 import { WebhookService } from './services/webhooks';
 import { type MarketDataProvider, SyntheticMarketData } from './market/provider';
@@ -98,10 +101,13 @@ export function buildServices(
     portfolios: new PortfolioService(orm, ledger),
     accounts: new AccountService(orm, ledger),
     batch: new ActivityBatchService(orm, ledger),
+    imports: new ImportService(orm, ledger, temporal, { taskQueue: opts.taskQueue }),
     integrity: new IntegrityService(orm),
     apiKeys: new ApiKeyService(orm),
     audit: new AuditLogService(orm),
+    exports: new ExportService(orm),
     webhooks: new WebhookService(orm, { allowedHosts: opts.webhookAllowedHosts }),
+    reports: new ReportService(orm),
   };
 }
 export type Services = ReturnType<typeof buildServices>;

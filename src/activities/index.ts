@@ -4,6 +4,7 @@ import { createMergeActivities } from './merge';
 import { createReinvestActivities } from './reinvest';
 import { createScanActivities } from './scan';
 import { createTaskActivities } from './tasks';
+import { createImportActivities } from './imports';
 
 /**
  * Every activity the worker registers, built once with its dependencies.
@@ -17,7 +18,7 @@ export function createActivities(deps: ActivityDeps) {
   const reinvest = createReinvestActivities(deps);
   const tasks = createTaskActivities(deps);
   return {
-    ...withBusinessFailures({ ...fork.steps, ...merge.steps, ...reinvest.steps, ...createScanActivities(deps), ...tasks.steps }),
+    ...withBusinessFailures({ ...fork.steps, ...merge.steps, ...reinvest.steps, ...createScanActivities(deps), ...tasks.steps, ...createImportActivities(deps) }),
     ...retriedUntilDone({ ...fork.undos, ...merge.undos, ...merge.untilDone, ...reinvest.undos, ...tasks.tasks }),
   };
 }

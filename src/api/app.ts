@@ -5,11 +5,13 @@ import type { Logger } from '../infra/logger';
 import type { AccountService } from '../services/accounts';
 import type { ApiKeyService } from '../services/api-keys';
 import type { AuditLogService } from '../services/audit-log';
+import type { ExportService } from '../services/exports';
 import type { IntegrityService } from '../services/integrity';
 import type { OperationsService } from '../services/operations';
 import type { ProtocolService } from '../services/protocols';
 import type { ScheduleService } from '../schedules';
 import type { ProjectionService } from '../services/projections';
+import type { ReportService } from '../services/reports';
 import type { PortfolioService } from '../services/portfolios';
 import type { WebhookService } from '../services/webhooks';
 import { authenticate } from './auth';
@@ -21,13 +23,17 @@ import { errorHandler, sendProblem } from './errors';
 import { keepRequestContext, metricsEndpoint, requestObservability } from './observability';
 import { accountRoutes } from './routes/accounts';
 import { adminRoutes } from './routes/admin';
+import { exportRoutes } from './routes/exports';
 import { operationRoutes } from './routes/operations';
 import { portfolioRoutes } from './routes/portfolios';
 import { projectionRoutes } from './routes/projections';
+import { reportRoutes } from './routes/reports';
 import { taskRoutes } from './routes/tasks';
 import type { TaskService } from '../services/tasks';
 import { webhookRoutes } from './routes/webhooks';
 import { batchRoutes } from './routes/batch';
+import { importRoutes } from './routes/imports';
+import type { ImportService } from '../services/imports';
 import type { ActivityBatchService } from '../services/activity-batch';
 
 export interface Readiness {
@@ -45,9 +51,12 @@ export interface AppDeps {
   protocols: ProtocolService;
   schedules: ScheduleService;
   projections: ProjectionService;
+  reports: ReportService;
+  exports: ExportService;
   tasks: TaskService;
   webhooks: WebhookService;
   batch: ActivityBatchService;
+  imports: ImportService;
   readiness(): Promise<Readiness>;
   log: Logger;
   /** Requests per minute per API key; unset: no limit. */
@@ -101,10 +110,13 @@ export function createApp(deps: AppDeps): Express {
   accountRoutes(v1, registry, deps);
   operationRoutes(v1, registry, deps);
   projectionRoutes(v1, registry, deps);
+  reportRoutes(v1, registry, deps);
+  exportRoutes(v1, registry, deps);
   taskRoutes(v1, registry, deps);
   adminRoutes(v1, registry, deps);
   webhookRoutes(v1, registry, deps);
   batchRoutes(v1, registry, deps);
+  importRoutes(v1, registry, deps);
 
   const openapi = new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',

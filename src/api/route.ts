@@ -1,5 +1,7 @@
 import { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import type { Request, RequestHandler, Response, Router } from 'express';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { z, type ZodType } from 'zod';
 import type { Principal, Role } from '../services/api-keys';
 import { HttpProblem, zodFields } from './errors';
@@ -24,6 +26,13 @@ export interface RouteResult {
   headers?: Record<string, string>;
   /** Set for a non-JSON body (then `body` is sent as is). */
   contentType?: string;
+  /**
+   * A body too large to hold in memory, written piece by piece as the client
+   * reads it (with `contentType`, default JSON). Check what can fail (a 404)
+   * before returning it: a failure while streaming aborts the connection, so
+   * a client never takes a truncated body for a whole one.
+   */
+  stream?: AsyncIterable<string>;
 }
 
 export interface RouteSpec<P extends ZodType, Q extends ZodType, B extends ZodType, H extends ZodType> {
@@ -34,6 +43,8 @@ export interface RouteSpec<P extends ZodType, Q extends ZodType, B extends ZodTy
   params?: P;
   query?: Q;
   body?: B;
+  /** A non-JSON body (a file), read from `req.body` by the handler: its media types and description, for /openapi.json. */
+  rawBody?: { contentTypes: string[]; description: string };
   headers?: H;
   responses: Record<number, { description: string; schema?: ZodType }>;
   handler(ctx: RouteContext<z.output<P>, z.output<Q>, z.output<B>, z.output<H>>): Promise<RouteResult>;
@@ -78,7 +89,11 @@ export function defineRoute<P extends ZodType, Q extends ZodType, B extends ZodT
       params: spec.params as never,
       query: spec.query as never,
       headers: spec.headers as never,
-      body: spec.body ? { content: { 'application/json': { schema: spec.body } } } : undefined,
+      body: spec.body
+        ? { content: { 'application/json': { schema: spec.body } } }
+        : spec.rawBody
+          ? { description: spec.rawBody.description, required: true, content: Object.fromEntries(spec.rawBody.contentTypes.map((t) => [t, { schema: z.string() }])) }
+          : undefined,
     },
     responses: {
       ...Object.fromEntries(
@@ -105,7 +120,8 @@ export function defineRoute<P extends ZodType, Q extends ZodType, B extends ZodT
     };
     const result = await spec.handler(ctx);
     for (const [k, v] of Object.entries(result.headers ?? {})) res.setHeader(k, v);
-    if (result.body === undefined) res.status(result.status).end();
+    if (result.stream) await pipeline(Readable.from(result.stream, { objectMode: false }), res.status(result.status).type(result.contentType ?? 'json'));
+    else if (result.body === undefined) res.status(result.status).end();
     else if (result.contentType) res.status(result.status).type(result.contentType).send(result.body);
     else res.status(result.status).json(result.body);
   };

@@ -131,6 +131,9 @@ export const ActivityResult = z.object({ entryId: z.string(), account: Account }
 export const EntriesQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(50),
   cursor: z.string().max(100).optional(),
+  format: z.enum(['json', 'csv']).default('json').openapi({
+    description: 'json: a page of postings, newest first. csv: every posting, oldest first, with the running balance (limit and cursor do not apply).',
+  }),
 });
 
 export const Entries = z

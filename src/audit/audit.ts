@@ -50,52 +50,51 @@ export async function appendAudit(em: EntityManager, input: AuditInput): Promise
   await appendAuditMany(em, [input]);
 }
 
-/** 11 parameters a row: well below PostgreSQL's 65,535 bind parameters. */
-const AUDIT_ROWS_PER_STATEMENT = 1000;
-
 /**
- * Appends rows in order, each chained to the one before on its chain, with
- * one multi-row insert per chain (a batch of postings audits every entry at
- * the cost of one). A chain head is serialised by a transaction-scoped
- * advisory lock; chains are locked in name order so two batches never wait
- * on each other in a cycle.
+ * Appends rows in order, each chained to the one before on its chain, in
+ * three round trips whatever the number of chains: one statement takes the
+ * chain heads' advisory locks (in name order, so two batches never wait on
+ * each other in a cycle), one reads the heads, one multi-row insert (the
+ * rows as one JSON parameter) writes every row. A batch of postings over many portfolios
+ * audits every entry at about the cost of one.
  */
 export async function appendAuditMany(em: EntityManager, inputs: readonly AuditInput[]): Promise<void> {
-  const byChain = new Map<string, AuditInput[]>();
-  for (const input of inputs) {
-    const chain = chainOf(input.portfolioId);
-    byChain.set(chain, [...(byChain.get(chain) ?? []), input]);
-  }
+  if (inputs.length === 0) return;
+  const chains = [...new Set(inputs.map((i) => chainOf(i.portfolioId)))].sort();
+  const names = JSON.stringify(chains.map((c) => `audit:${c}`));
+  await em.execute(
+    `select pg_advisory_xact_lock(h) from (
+       select hashtextextended(c, 0) as h from jsonb_array_elements_text(?::jsonb) as c order by c offset 0) locks`,
+    [names],
+  );
+  const heads = await em.execute<{ chain: string; seq: string; hash: string }[]>(
+    `select distinct on (chain) chain, seq, hash from audit_log
+      where chain in (select jsonb_array_elements_text(?::jsonb)) order by chain, seq desc`,
+    [JSON.stringify(chains)],
+  );
+  const head = new Map(chains.map((c) => [c, { seq: 0n, hash: GENESIS_HASH }]));
+  for (const h of heads) head.set(h.chain, { seq: BigInt(h.seq), hash: h.hash });
   const at = new Date();
-  for (const chain of [...byChain.keys()].sort()) {
-    await em.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`audit:${chain}`]);
-    const [last] = await em.execute<{ seq: string; hash: string }[]>(
-      'select seq, hash from audit_log where chain = ? order by seq desc limit 1',
-      [chain],
-    );
-    let seq = last ? BigInt(last.seq) : 0n;
-    let prevHash = last?.hash ?? GENESIS_HASH;
-    const rows: unknown[][] = [];
-    for (const input of byChain.get(chain)!) {
-      seq += 1n;
-      const fields: ChainedFields = {
-        seq: seq.toString(), at, actor: input.actor, action: input.action, targetType: input.targetType ?? null,
-        targetId: input.targetId ?? null, portfolioId: input.portfolioId ?? null, details: JSON.parse(canonicalJson(input.details ?? {})),
-      };
-      const hash = auditHash(prevHash, fields);
-      rows.push([chain, fields.seq, at, fields.actor, fields.action, fields.targetType, fields.targetId, fields.portfolioId,
-        JSON.stringify(fields.details), prevHash, hash]);
-      prevHash = hash;
-    }
-    for (let i = 0; i < rows.length; i += AUDIT_ROWS_PER_STATEMENT) {
-      const chunk = rows.slice(i, i + AUDIT_ROWS_PER_STATEMENT);
-      await em.execute(
-        `insert into audit_log (chain, seq, at, actor, action, target_type, target_id, portfolio_id, details, prev_hash, hash)
-         values ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?)').join(', ')}`,
-        chunk.flat(),
-      );
-    }
-  }
+  const rows = inputs.map((input) => {
+    const chain = chainOf(input.portfolioId);
+    const prev = head.get(chain)!;
+    const fields: ChainedFields = {
+      seq: (prev.seq + 1n).toString(), at, actor: input.actor, action: input.action, targetType: input.targetType ?? null,
+      targetId: input.targetId ?? null, portfolioId: input.portfolioId ?? null, details: JSON.parse(canonicalJson(input.details ?? {})),
+    };
+    const hash = auditHash(prev.hash, fields);
+    head.set(chain, { seq: prev.seq + 1n, hash });
+    return {
+      chain, seq: fields.seq, at: at.toISOString(), actor: fields.actor, action: fields.action, target_type: fields.targetType,
+      target_id: fields.targetId, portfolio_id: fields.portfolioId, details: fields.details, prev_hash: prev.hash, hash,
+    };
+  });
+  await em.execute(
+    `insert into audit_log (chain, seq, at, actor, action, target_type, target_id, portfolio_id, details, prev_hash, hash)
+     select * from jsonb_to_recordset(?::jsonb) as x(chain text, seq bigint, at timestamptz, actor text, action text, target_type text,
+       target_id text, portfolio_id uuid, details jsonb, prev_hash text, hash text)`,
+    [JSON.stringify(rows)],
+  );
 }
 
 export interface ChainReport {

@@ -83,8 +83,7 @@ export interface PostResult {
 }
 
 export const RETRYABLE_PG_CODES: ReadonlySet<string> = new Set(['40001', '40P01']);
-/** Rows per multi-row statement: far below PostgreSQL's 65,535 bind parameters for every table written here. */
-const ROWS_PER_STATEMENT = 1000;
+
 
 /** Account statuses that end an account's life: it holds nothing and no entry touches it. */
 export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(['merged', 'closed']);
@@ -295,46 +294,46 @@ function planEntry(req: PostRequest, state: Map<string, LockedAccount>): Planned
   };
 }
 
-function chunks<T>(items: readonly T[], size = ROWS_PER_STATEMENT): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
+/*
+ * Multi-row writes pass their rows as one JSON parameter expanded by
+ * jsonb_to_recordset: one bind parameter instead of thousands (binding is
+ * what a large VALUES list spends its time on), and amounts travel as
+ * decimal strings cast to numeric by PostgreSQL, exactly.
+ */
 
 /** Inserts the journal entries; false when some key was already taken (nothing else is written then). */
 async function claimKeys(em: EntityManager, planned: PlannedEntry[]): Promise<boolean> {
-  const now = new Date();
-  let claimed = 0;
-  for (const chunk of chunks(planned)) {
-    const rows = await em.execute<{ id: string }[]>(
-      `insert into journal_entries (id, portfolio_id, idempotency_key, kind, actor, operation_id, occurred_at, reference, note,
-         reverses_entry_id, base_changes)
-       values ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb)').join(', ')}
-       on conflict (idempotency_key) do nothing returning id`,
-      chunk.flatMap(({ req, entryId, baseChanges }) => [
-        entryId, req.portfolioId, req.idempotencyKey, req.kind, req.actor, req.operationId ?? null,
-        req.occurredAt ?? now, req.reference ?? null, req.note ?? null, req.reversesEntryId ?? null, JSON.stringify(baseChanges),
-      ]),
-    );
-    claimed += rows.length;
-  }
-  return claimed === planned.length;
+  const now = new Date().toISOString();
+  const rows = await em.execute<{ id: string }[]>(
+    `insert into journal_entries (id, portfolio_id, idempotency_key, kind, actor, operation_id, occurred_at, reference, note,
+       reverses_entry_id, base_changes)
+     select * from jsonb_to_recordset(?::jsonb) as x(id uuid, portfolio_id uuid, idempotency_key text, kind text, actor text,
+       operation_id text, occurred_at timestamptz, reference text, note text, reverses_entry_id uuid, base_changes jsonb)
+     on conflict (idempotency_key) do nothing returning id`,
+    [JSON.stringify(planned.map(({ req, entryId, baseChanges }) => ({
+      id: entryId, portfolio_id: req.portfolioId, idempotency_key: req.idempotencyKey, kind: req.kind, actor: req.actor,
+      operation_id: req.operationId ?? null, occurred_at: req.occurredAt?.toISOString() ?? now, reference: req.reference ?? null,
+      note: req.note ?? null, reverses_entry_id: req.reversesEntryId ?? null, base_changes: baseChanges,
+    })))],
+  );
+  return rows.length === planned.length;
 }
 
-/** The postings, the cached balances (one statement per chunk of accounts) and one audit row per entry. */
+/** The postings, the cached balances (one statement) and one audit row per entry. */
 async function writeEntries(em: EntityManager, planned: PlannedEntry[], state: ReadonlyMap<string, LockedAccount>): Promise<void> {
-  const legs = planned.flatMap((p) => p.legs.map((l) => [p.entryId, l.accountId, l.bucket, formatMoney(l.amount)]));
-  for (const chunk of chunks(legs)) {
-    await em.execute(`insert into postings (entry_id, account_id, bucket, amount) values ${chunk.map(() => '(?, ?, ?, ?)').join(', ')}`, chunk.flat());
-  }
+  await em.execute(
+    `insert into postings (entry_id, account_id, bucket, amount)
+     select * from jsonb_to_recordset(?::jsonb) as x(entry_id uuid, account_id uuid, bucket text, amount numeric)`,
+    [JSON.stringify(planned.flatMap((p) => p.legs.map((l) => ({ entry_id: p.entryId, account_id: l.accountId, bucket: l.bucket, amount: formatMoney(l.amount) }))))],
+  );
   const changed = [...new Set(planned.flatMap((p) => p.changed))].map((id) => state.get(id)!);
-  for (const chunk of chunks(changed)) {
+  if (changed.length) {
     await em.execute(
-      `update accounts a set cash = v.cash::numeric, contracts = v.contracts::numeric, leaps = v.leaps::numeric,
-         reserve = v.reserve::numeric, base_balance = v.base::numeric, version = a.version + 1, updated_at = now()
-         from (values ${chunk.map(() => '(?::uuid, ?, ?, ?, ?, ?)').join(', ')}) as v(id, cash, contracts, leaps, reserve, base)
+      `update accounts a set cash = v.cash, contracts = v.contracts, leaps = v.leaps, reserve = v.reserve, base_balance = v.base,
+              version = a.version + 1, updated_at = now()
+         from jsonb_to_recordset(?::jsonb) as v(id uuid, cash numeric, contracts numeric, leaps numeric, reserve numeric, base numeric)
         where a.id = v.id`,
-      chunk.flatMap((a) => [a.id, ...BUCKETS.map((b) => formatMoney(a.buckets[b])), formatMoney(a.baseBalance)]),
+      [JSON.stringify(changed.map((a) => ({ id: a.id, ...Object.fromEntries(BUCKETS.map((b) => [b, formatMoney(a.buckets[b])])), base: formatMoney(a.baseBalance) })))],
     );
   }
   await appendAuditMany(em, planned.map(({ req, entryId, legs: entryLegs }) => ({

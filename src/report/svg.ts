@@ -20,10 +20,17 @@ const SERIES = [
 ] as const;
 
 /** Pixel coordinates (display only). */
-const px = (n: number) => n.toFixed(1);
-const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+export const px = (n: number) => n.toFixed(1);
+/**
+ * Escapes text for an SVG text node or a double-quoted attribute; control
+ * characters XML does not allow are dropped (labels are user input).
+ */
+export const esc = (s: string) =>
+  s.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g, '') // eslint-disable-line no-control-regex -- exactly what XML forbids
+    .replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
-function displayAmount(v: number): string {
+/** A short axis label for an amount ("$1.23M"); display only. */
+export function displayAmount(v: number): string {
   if (v >= 1e9) return `$${(v / 1e9).toPrecision(3)}B`;
   if (v >= 1e6) return `$${(v / 1e6).toPrecision(3)}M`;
   if (v >= 1e3) return `$${(v / 1e3).toPrecision(3)}k`;

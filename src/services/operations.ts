@@ -11,8 +11,8 @@ import { EXPIRED, REJECTED } from '../shared/tasks';
 import type { TaskService, TaskView } from './tasks';
 
 /** Every workflow type the API reports, with its operation type. */
-const TYPE_OF: Record<string, ViewType> = { fork: 'fork', merge: 'merge', reinvest: 'reinvestment', scan: 'scan', quarterlyReinvestment: 'quarterly-reinvestment' };
-type ViewType = OperationType | 'scan' | 'quarterly-reinvestment';
+const TYPE_OF: Record<string, ViewType> = { fork: 'fork', merge: 'merge', reinvest: 'reinvestment', scan: 'scan', quarterlyReinvestment: 'quarterly-reinvestment', importStatement: 'import' };
+type ViewType = OperationType | 'scan' | 'quarterly-reinvestment' | 'import';
 export type OperationStatus = 'running' | 'waiting' | 'completed' | 'failed' | 'compensated' | 'cancelled' | 'expired';
 
 export interface OperationView {
@@ -61,7 +61,7 @@ export class OperationsService {
     } catch {
       // A run that failed before its first step has nothing to report.
     }
-    if (this.tasks && type !== 'scan' && type !== 'quarterly-reinvestment') view.tasks = await this.tasks.list({ operationId });
+    if (this.tasks && type !== 'scan' && type !== 'quarterly-reinvestment' && type !== 'import') view.tasks = await this.tasks.list({ operationId });
     switch (desc.status.name) {
       case 'RUNNING':
       case 'CONTINUED_AS_NEW':
@@ -85,8 +85,8 @@ export class OperationsService {
     }
   }
 
-  async list(filter: { portfolioId?: string; type?: OperationType | 'scan'; status?: OperationStatus; limit: number }): Promise<OperationView[]> {
-    const clauses = [`WorkflowType IN ('fork', 'merge', 'reinvest', 'scan', 'quarterlyReinvestment')`];
+  async list(filter: { portfolioId?: string; type?: OperationType | 'scan' | 'import'; status?: OperationStatus; limit: number }): Promise<OperationView[]> {
+    const clauses = [`WorkflowType IN ('fork', 'merge', 'reinvest', 'scan', 'quarterlyReinvestment', 'importStatement')`];
     // Values are a validated UUID and enums; quotes are stripped all the same.
     const q = (v: string) => `'${v.replace(/'/g, '')}'`;
     if (filter.portfolioId) clauses.push(`AllusePortfolioId = ${q(filter.portfolioId)}`);

@@ -7,6 +7,41 @@ export type OperationType = 'fork' | 'merge' | 'reinvestment';
 export type ScanKind = 'fork' | 'merge';
 export type Trigger = 'scan' | 'manual';
 
+/** A statement import (docs/domain.md section 9): its lines are stored; the workflow posts them. */
+export interface ImportInput {
+  importId: string;
+  portfolioId: string;
+  atomic: boolean;
+}
+
+export interface ImportResult {
+  status: string;
+  lines: number;
+  posted: number;
+  duplicates: number;
+  rejected: number;
+  ignored: number;
+  steps: StepRecord[];
+}
+
+/** Where an import's batches are: the last line (and part) a batch covered. */
+export interface LineCursor {
+  line: number;
+  part: number;
+}
+
+/** One batch of an import. */
+export interface BatchProgress {
+  /** Lines in this batch's window (posted now, or settled before: a retried batch). */
+  processed: number;
+  cursor: LineCursor;
+  remaining: number;
+  firstLine: number | null;
+  lastLine: number | null;
+}
+
+export const importWorkflowId = (importId: string) => `import-${importId}`;
+
 export interface StepRecord {
   name: string;
   status: 'running' | 'completed' | 'failed' | 'compensating' | 'compensated';

@@ -10,7 +10,7 @@ export const SA = {
   status: defineSearchAttributeKey(SEARCH_ATTRIBUTE_NAMES.status, SearchAttributeType.KEYWORD),
 };
 
-export function operationAttributes(type: OperationType | 'scan', attrs: { portfolio?: string; account?: string; unit?: string }): TypedSearchAttributes {
+export function operationAttributes(type: OperationType | 'scan' | 'import', attrs: { portfolio?: string; account?: string; unit?: string }): TypedSearchAttributes {
   return new TypedSearchAttributes([
     { key: SA.type, value: type },
     ...(attrs.portfolio ? [{ key: SA.portfolio, value: attrs.portfolio }] : []),

@@ -20,7 +20,7 @@ afterAll(async () => {
 
 const sql = <T>(query: string, params: unknown[] = []) => db.orm.em.fork().execute<T[]>(query, params);
 const entryCount = async () => Number((await sql<{ n: string }>('select count(*) as n from journal_entries'))[0]!.n);
-const batch = (items: unknown[], atomic?: boolean, key?: string) => api.call('POST', '/v1/activity/batch', { body: { items, ...(atomic !== undefined && { atomic }) }, key });
+const batch = (items: unknown[], atomic?: boolean, key?: string | null) => api.call('POST', '/v1/activity/batch', { body: { items, ...(atomic !== undefined && { atomic }) }, key });
 
 describe('POST /v1/activity/batch', () => {
   it('posts many items over several portfolios in order, each entry balanced and audited', async () => {

@@ -48,13 +48,21 @@ export function accountRoutes(router: Router, registry: OpenAPIRegistry, deps: A
   });
 
   defineRoute(router, registry, {
-    method: 'get', path: '/v1/accounts/:id/entries', role: 'viewer', summary: 'Postings of an account, newest first',
+    method: 'get', path: '/v1/accounts/:id/entries', role: 'viewer',
+    summary: 'Postings of an account, newest first (?format=csv: all of them, oldest first, with the running balance, streamed)',
     params: idParams,
     query: EntriesQuery,
-    responses: { 200: { description: 'A page of postings', schema: Entries } },
-    handler: async ({ params, query }) => ({
-      status: 200,
-      body: await deps.accounts.entries(params.id, query.limit, query.cursor),
-    }),
+    responses: { 200: { description: 'A page of postings (or, with format=csv, text/csv)', schema: Entries } },
+    handler: async ({ params, query }) => {
+      if (query.format === 'csv') {
+        return {
+          status: 200,
+          stream: await deps.exports.accountEntriesCsv(params.id),
+          contentType: 'text/csv; charset=utf-8',
+          headers: { 'Content-Disposition': `attachment; filename="account-${params.id}-entries.csv"` },
+        };
+      }
+      return { status: 200, body: await deps.accounts.entries(params.id, query.limit, query.cursor) };
+    },
   });
 }

@@ -9,7 +9,7 @@ import { idParams } from '../schemas';
 import { Task } from './tasks';
 
 const OperationType = z.enum(['fork', 'merge', 'reinvestment']);
-const ListedType = z.enum(['fork', 'merge', 'reinvestment', 'scan', 'quarterly-reinvestment']);
+const ListedType = z.enum(['fork', 'merge', 'reinvestment', 'scan', 'quarterly-reinvestment', 'import']);
 const OperationStatus = z.enum(['running', 'waiting', 'completed', 'failed', 'compensated', 'cancelled', 'expired']);
 const Started = z.object({ operationId: z.string(), type: OperationType, status: z.literal('running') }).openapi('OperationStarted');
 const Step = z.object({ name: z.string(), status: z.string(), at: z.string() });
@@ -21,7 +21,7 @@ const Operation = z
   .openapi('Operation');
 const DryRun = z.object({ eligible: z.boolean(), reasons: z.array(z.string()), plan: z.unknown() }).passthrough().openapi('DryRun');
 const OperationIdParams = z.object({
-  operationId: z.string().max(200).regex(/^(fork|merge|reinvest|scan|quarterly-reinvestment)-[0-9A-Za-z:.-]+$/, 'not an operation id'),
+  operationId: z.string().max(200).regex(/^(fork|merge|reinvest|scan|quarterly-reinvestment|import)-[0-9A-Za-z:.-]+$/, 'not an operation id'),
 });
 const reason = z.string().max(500).optional();
 
@@ -64,7 +64,7 @@ export function operationRoutes(router: Router, registry: OpenAPIRegistry, deps:
 
   defineRoute(router, registry, {
     method: 'get', path: '/v1/operations', role: 'viewer', summary: 'List operations',
-    query: z.object({ portfolioId: z.uuid().optional(), type: z.enum(['fork', 'merge', 'reinvestment', 'scan']).optional(), status: OperationStatus.optional(), limit: z.coerce.number().int().min(1).max(100).default(50) }),
+    query: z.object({ portfolioId: z.uuid().optional(), type: z.enum(['fork', 'merge', 'reinvestment', 'scan', 'import']).optional(), status: OperationStatus.optional(), limit: z.coerce.number().int().min(1).max(100).default(50) }),
     responses: { 200: { description: 'Operations', schema: z.object({ items: z.array(Operation) }) } },
     handler: async ({ query }) => ({ status: 200, body: { items: await deps.operations.list(query) } }),
   });

@@ -1,0 +1,57 @@
+import { proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { BatchProgress, ImportInput, ImportResult, StepRecord } from '../shared/operations';
+import { progressQuery } from '../shared/queries';
+import { BUSINESS_ERRORS } from './proxies';
+
+/** Activity lines per batch: one transaction and one activity each. */
+export const IMPORT_BATCH_LINES = 500;
+
+/**
+ * Batches are regular activities (not local): each is seen in the Temporal
+ * UI with its result, and a batch can take longer than a workflow task. A
+ * batch is one transaction over lines that are pending until it commits, so
+ * a retry after a crash posts exactly what had not been posted.
+ */
+const imports = proxyActivities<Activities>({
+  startToCloseTimeout: '10m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 20, nonRetryableErrorTypes: BUSINESS_ERRORS },
+});
+
+/**
+ * Posts a stored statement's lines in batches (or, atomic, all in one
+ * transaction), then records valuations, reconciles the statement balances
+ * and emits `import.completed`. Progress: the `progress` query (the API's
+ * operation view) and the run's current details in the Temporal UI.
+ */
+export async function importStatement(input: ImportInput): Promise<ImportResult> {
+  const steps: StepRecord[] = [];
+  setHandler(progressQuery, () => ({ steps }));
+  const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const record: StepRecord = { name, status: 'running', at: new Date().toISOString() };
+    steps.push(record);
+    const result = await fn();
+    record.status = 'completed';
+    return result;
+  };
+
+  await step('begin', () => imports.importBegin(input.importId));
+  if (input.atomic) {
+    const r = await step('post every line (all or nothing)', () => imports.importPostAll(input.importId));
+    setCurrentDetails(r.committed ? 'every line posted' : `refused: ${r.rejected} line(s) rejected, nothing posted`);
+  } else {
+    let processed = 0;
+    let after: { line: number; part: number } | null = null;
+    for (;;) {
+      const r: BatchProgress = await imports.importPostBatch({ importId: input.importId, after, limit: IMPORT_BATCH_LINES });
+      processed += r.processed;
+      after = r.cursor;
+      if (r.processed > 0) steps.push({ name: `post lines ${r.firstLine}-${r.lastLine}`, status: 'completed', at: new Date().toISOString() });
+      setCurrentDetails(`${processed} activity line(s) processed, ${r.remaining} to go`);
+      if (r.remaining === 0 || r.processed === 0) break;
+    }
+  }
+  const summary = await step('reconcile and finish', () => imports.importFinish(input.importId));
+  setCurrentDetails(`${summary.status}: ${summary.posted} posted, ${summary.duplicates} duplicate(s), ${summary.rejected} rejected, ${summary.ignored} ignored`);
+  return { status: summary.status, lines: summary.lines, posted: summary.posted, duplicates: summary.duplicates, rejected: summary.rejected, ignored: summary.ignored, steps };
+}

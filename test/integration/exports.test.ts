@@ -1,0 +1,284 @@
+import { type ProtocolStack, startProtocolStack } from '../support/stack';
+
+let stack: ProtocolStack;
+let api: ProtocolStack['api'];
+let h: ProtocolStack['h'];
+
+beforeAll(async () => {
+  stack = await startProtocolStack();
+  ({ api, h } = stack);
+});
+afterAll(() => stack?.stop());
+
+const cents = (amount: string) => BigInt(amount.replace('.', ''));
+const MONEY = /^-?\d+\.\d{2}$/;
+
+interface Posting { accountId: string; bucket: string; amount: string }
+interface Entry { id: string; postings: Posting[] }
+interface ExportDoc {
+  exportedAt: string;
+  portfolio: Record<string, unknown>;
+  units: Record<string, unknown>[];
+  accounts: { id: string; type: string; balance: string }[];
+  entries: Entry[];
+  events: { forks: Record<string, unknown>[]; merges: unknown[]; reinvestments: unknown[] };
+  tasks: unknown[];
+  imports: unknown[];
+  valuations: unknown[];
+}
+
+let n = 0;
+const activity = async (accountId: string, type: string, amount: string, reference?: string) => {
+  const res = await api.call('POST', `/v1/accounts/${accountId}/activity`, { body: { type, amount, reference }, headers: { 'idempotency-key': `x-${n++}` } });
+  expect(res.status).toBe(201);
+  return res.body.entryId as string;
+};
+
+const entryIdsOf = async (portfolioId: string) =>
+  (await stack.db.orm.em.fork().execute<{ id: string }[]>('select id from journal_entries where portfolio_id = ? order by id', [portfolioId])).map((r) => r.id);
+
+/**
+ * Posts `count` premium entries on an account straight in SQL, each balanced
+ * against the external account (two postings), with the account's cached
+ * buckets moved to match (the ledger caches none for the external account):
+ * a large ledger in seconds. Their ids sort before any real (UUIDv7)
+ * entry's, so an entry posted later is exported last.
+ */
+async function bulkPremiums(portfolioId: string, accountId: string, count: number): Promise<void> {
+  await stack.db.orm.em.fork().transactional(async (em) => {
+    const [ext] = await em.execute<{ id: string }[]>(`select id from accounts where portfolio_id = ? and type = 'external'`, [portfolioId]);
+    await em.execute(
+      `with src as materialized (
+         select i, ('00000000-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid as id, ((i % 997) + 1) / 100.0 as amount
+           from generate_series(1, ?) i),
+       entries as (
+         insert into journal_entries (id, portfolio_id, idempotency_key, kind, actor, occurred_at, reference)
+         select id, ?::uuid, 'bulk:' || id, 'premium', 'test:bulk', now(), 'bulk ' || i from src)
+       insert into postings (entry_id, account_id, bucket, amount)
+       select id, ?::uuid, 'cash', amount from src union all select id, ?::uuid, 'cash', -amount from src`,
+      [count, portfolioId, accountId, ext!.id],
+    );
+    await em.execute(`update accounts set cash = cash + (select sum(((i % 997) + 1) / 100.0) from generate_series(1, ?) i) where id = ?`, [count, accountId]);
+  });
+}
+
+/**
+ * Every exported entry balances, and every exported account's balance is the
+ * sum of its exported postings. (Plain checks per posting: 100,000 `expect`
+ * calls would block the process, and the API it shares, for seconds.)
+ */
+function expectConsistent(doc: ExportDoc): void {
+  const byAccount = new Map<string, bigint>();
+  const wrong: string[] = [];
+  for (const e of doc.entries) {
+    let net = 0n;
+    for (const p of e.postings) {
+      if (!MONEY.test(p.amount)) wrong.push(`entry ${e.id}: amount ${p.amount}`);
+      net += cents(p.amount);
+      byAccount.set(p.accountId, (byAccount.get(p.accountId) ?? 0n) + cents(p.amount));
+    }
+    if (e.postings.length < 2 || net !== 0n) wrong.push(`entry ${e.id}: ${e.postings.length} postings, net ${net} cents`);
+  }
+  expect(wrong).toEqual([]);
+  expect(doc.accounts.map((a) => ({ id: a.id, balance: cents(a.balance) }))).toEqual(doc.accounts.map((a) => ({ id: a.id, balance: byAccount.get(a.id) ?? 0n })));
+}
+
+/** RFC 4180: quoted cells may hold commas, quotes (doubled) and newlines. */
+function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c !== '"') cell += c;
+      else if (text[i + 1] === '"') cell += text[++i];
+      else quoted = false;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') {
+      row.push(cell);
+      cell = '';
+    } else if (c === '\n') {
+      rows.push([...row, cell]);
+      row = [];
+      cell = '';
+    } else cell += c;
+  }
+  return rows;
+}
+
+const HEADER = ['posting_id', 'entry_id', 'occurred_at', 'kind', 'bucket', 'amount', 'balance_after', 'operation_id', 'reference', 'actor'];
+
+/** Reads a CSV export and checks its shape: the header, rows oldest first, a running balance that adds up row by row. */
+async function entriesCsv(accountId: string) {
+  const res = await api.call('GET', `/v1/accounts/${accountId}/entries?format=csv`, { key: api.keys.viewer });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+  expect(res.headers.get('content-disposition')).toBe(`attachment; filename="account-${accountId}-entries.csv"`);
+  const [header, ...rows] = parseCsv(res.body as string);
+  expect(header).toEqual(HEADER);
+  const records = rows.map((r) => Object.fromEntries(HEADER.map((k, i) => [k, r[i]!])));
+  let balance = 0n;
+  let previous = 0n;
+  const wrong: string[] = [];
+  for (const r of records) {
+    if (BigInt(r.posting_id!) <= previous) wrong.push(`posting ${r.posting_id} after ${previous}`);
+    previous = BigInt(r.posting_id!);
+    balance += cents(r.amount!);
+    if (cents(r.balance_after!) !== balance) wrong.push(`posting ${r.posting_id}: balance_after ${r.balance_after}, expected ${balance} cents`);
+  }
+  expect(wrong).toEqual([]);
+  return { text: res.body as string, records };
+}
+
+describe('GET /v1/portfolios/:id/export', () => {
+  let p: Awaited<ReturnType<typeof h.portfolio>>;
+  let forkId: string;
+
+  beforeAll(async () => {
+    p = await h.portfolio();
+    await activity(p.gen, 'premium', '50001.01', '=cmd()');
+    await activity(p.rev, 'premium', '120.50', 'a,"b"');
+    const started = await api.call('POST', `/v1/accounts/${p.gen}/fork`, { key: api.keys.operator, body: {} });
+    expect(started.status).toBe(202);
+    forkId = started.body.operationId;
+    expect((await h.waitFor(forkId)).status).toBe('completed');
+  });
+
+  it('exports the tree, every entry with balanced postings, and the records, as an attachment', async () => {
+    const res = await api.call('GET', `/v1/portfolios/${p.id}/export`, { key: api.keys.viewer });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(res.headers.get('content-disposition')).toBe(`attachment; filename="portfolio-${p.id}.json"`);
+    const doc = res.body as ExportDoc;
+
+    expect(Date.parse(doc.exportedAt)).not.toBeNaN();
+    expect(doc.portfolio).toMatchObject({ id: p.id, initialCapital: '300000.00', template: 'moderate', settings: { forkThreshold: '50000.00' } });
+    expect(doc.units.map((u) => u.kind).sort()).toEqual(['forked', 'root']);
+    expect(doc.accounts.map((a) => a.type).sort()).toEqual(['com', 'com', 'external', 'gen', 'gen', 'holding', 'rev']);
+    const gen = doc.accounts.find((a) => a.id === p.gen)!;
+    expect(gen).toEqual({ ...(await h.account(p.gen)), type: 'gen', lastForkAt: expect.stringMatching(/Z$/) });
+
+    expect(doc.entries.map((e) => e.id)).toEqual(await entryIdsOf(p.id));
+    expect(doc.entries.find((e) => (e as unknown as { reference: string }).reference === '=cmd()')).toMatchObject({
+      kind: 'premium', actor: expect.stringMatching(/^api-key:/), operationId: null, reversesEntryId: null,
+      idempotencyKey: expect.stringMatching(/^activity:/), occurredAt: expect.stringMatching(/Z$/), createdAt: expect.stringMatching(/Z$/),
+    });
+    expect(doc.entries.filter((e) => (e as unknown as { operationId: string }).operationId === forkId).length).toBeGreaterThan(0);
+    expectConsistent(doc);
+
+    expect(doc.events.forks).toEqual([expect.objectContaining({ workflowId: forkId, status: 'completed', surplus: '50001.01', startedAt: expect.stringMatching(/Z$/) })]);
+    expect(doc.events.merges).toEqual([]);
+    expect(doc.events.reinvestments).toEqual([]);
+    expect(doc.tasks).toEqual([]);
+    expect(doc.imports).toEqual([]);
+    expect(doc.valuations).toEqual([]);
+  });
+
+  it('lets a viewer read it, needs a key, and answers 404 for an unknown portfolio', async () => {
+    expect((await api.call('GET', `/v1/portfolios/${p.id}/export`, { key: null })).status).toBe(401);
+    const missing = await api.call('GET', '/v1/portfolios/0190b6f0-0000-7000-8000-000000000000/export', { key: api.keys.viewer });
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('content-type')).toContain('application/problem+json');
+  });
+
+  describe('a ledger of 100,000 postings', () => {
+    let big: Awaited<ReturnType<typeof h.portfolio>>;
+
+    beforeAll(async () => {
+      big = await h.portfolio();
+      await bulkPremiums(big.id, big.gen, 50_000);
+    });
+
+    it('streams it from one snapshot: an entry posted mid-export is in none of its parts', async () => {
+      const res = await fetch(`${api.url}/v1/portfolios/${big.id}/export`, { headers: { authorization: `Bearer ${api.keys.viewer}` } });
+      expect(res.status).toBe(200);
+      // Streamed: no length known up front.
+      expect(res.headers.get('transfer-encoding')).toBe('chunked');
+      expect(res.headers.get('content-length')).toBeNull();
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      let text = '';
+      const first = await reader.read();
+      text += decoder.decode(first.value, { stream: true });
+
+      const late = await activity(big.gen, 'premium', '10.00');
+      for (let r = await reader.read(); !r.done; r = await reader.read()) text += decoder.decode(r.value, { stream: true });
+      text += decoder.decode();
+      const after = await api.call('GET', `/v1/portfolios/${big.id}/export`, { key: api.keys.viewer });
+      const stored = await entryIdsOf(big.id);
+
+      const doc = JSON.parse(text) as ExportDoc;
+      expect(doc.entries.map((e) => e.id)).toEqual(stored.filter((id) => id !== late));
+      expect(doc.entries.reduce((s, e) => s + e.postings.length, 0)).toBeGreaterThanOrEqual(100_000);
+      expectConsistent(doc);
+      expect((after.body as ExportDoc).entries.map((e) => e.id)).toEqual(stored);
+      expectConsistent(after.body as ExportDoc);
+    });
+
+    it('ends its snapshot transaction when the client leaves mid-export', async () => {
+      // Sessions other than this query's with a transaction open (the test's API and worker are idle otherwise).
+      const inTransaction = async () => {
+        const [row] = await stack.db.orm.em.fork().execute<{ n: string }[]>(
+          `select count(*) as n from pg_stat_activity
+            where datname = current_database() and pid <> pg_backend_pid() and xact_start is not null`,
+        );
+        return Number(row!.n);
+      };
+      const until = async (want: number) => {
+        for (let i = 0; i < 50 && (await inTransaction()) !== want; i++) await new Promise((r) => setTimeout(r, 100));
+        return inTransaction();
+      };
+      const abort = new AbortController();
+      const res = await fetch(`${api.url}/v1/portfolios/${big.id}/export`, { headers: { authorization: `Bearer ${api.keys.viewer}` }, signal: abort.signal });
+      await res.body!.getReader().read();
+      // The export waits for the client to read on, its transaction open.
+      expect(await until(1)).toBe(1);
+      abort.abort();
+      expect(await until(0)).toBe(0);
+    });
+
+    it('writes every posting of an account as CSV, in pages, with the running balance ending at the balance', async () => {
+      const { records } = await entriesCsv(big.gen);
+      const [stored] = await stack.db.orm.em.fork().execute<{ count: string }[]>('select count(*) from postings where account_id = ?', [big.gen]);
+      expect(records).toHaveLength(Number(stored!.count));
+      expect(records.length).toBeGreaterThan(50_000);
+      expect(records.at(-1)!.balance_after).toBe((await h.account(big.gen)).balance);
+    });
+  });
+
+  describe('GET /v1/accounts/:id/entries?format=csv', () => {
+    it('writes the postings oldest first, the running balance ending at the account balance', async () => {
+      const { text, records } = await entriesCsv(p.gen);
+      expect(records[0]).toMatchObject({ kind: 'opening', entry_id: expect.any(String), actor: expect.stringMatching(/^api-key:/), occurred_at: expect.stringMatching(/Z$/) });
+      expect(records.at(-1)!.balance_after).toBe((await h.account(p.gen)).balance);
+      // The fork debits the whole surplus: negative amounts are numbers, written as they are.
+      const forkNet = records.filter((r) => r.operation_id === forkId).reduce((s, r) => s + cents(r.amount!), 0n);
+      expect(forkNet).toBe(cents('-50001.01'));
+      expect(text).not.toContain("'-");
+    });
+
+    it('neutralises text a spreadsheet would run as a formula, and quotes what needs quoting', async () => {
+      const gen = await entriesCsv(p.gen);
+      expect(gen.records.find((r) => r.kind === 'premium')!.reference).toBe("'=cmd()");
+      expect(gen.text).toContain(",'=cmd(),");
+      expect(gen.text).not.toMatch(/(^|,)=cmd/m);
+      const rev = await entriesCsv(p.rev);
+      expect(rev.records.find((r) => r.kind === 'premium')!.reference).toBe('a,"b"');
+      expect(rev.text).toContain(',"a,""b""",');
+    });
+
+    it('keeps JSON pages as the default, validates the format and checks access', async () => {
+      const json = await api.call('GET', `/v1/accounts/${p.gen}/entries?limit=2`, { key: api.keys.viewer });
+      expect(json.status).toBe(200);
+      expect(json.body.items).toHaveLength(2);
+      expect(json.body.nextCursor).toEqual(expect.any(String));
+      expect((await api.call('GET', `/v1/accounts/${p.gen}/entries?format=xml`)).status).toBe(400);
+      expect((await api.call('GET', `/v1/accounts/${p.gen}/entries?format=csv`, { key: null })).status).toBe(401);
+      const missing = await api.call('GET', '/v1/accounts/0190b6f0-0000-7000-8000-000000000000/entries?format=csv');
+      expect(missing.status).toBe(404);
+      expect(missing.headers.get('content-type')).toContain('application/problem+json');
+    });
+  });
+});
