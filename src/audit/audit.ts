@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { pgDate } from '../db/sql';
+import { execBound, pgDate } from '../db/sql';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -62,14 +62,15 @@ export async function appendAuditMany(em: EntityManager, inputs: readonly AuditI
   if (inputs.length === 0) return;
   const chains = [...new Set(inputs.map((i) => chainOf(i.portfolioId)))].sort();
   const names = JSON.stringify(chains.map((c) => `audit:${c}`));
-  await em.execute(
+  await execBound(em,
     `select pg_advisory_xact_lock(h) from (
        select hashtextextended(c, 0) as h from jsonb_array_elements_text(?::jsonb) as c order by c offset 0) locks`,
     [names],
   );
-  const heads = await em.execute<{ chain: string; seq: string; hash: string }[]>(
-    `select distinct on (chain) chain, seq, hash from audit_log
-      where chain in (select jsonb_array_elements_text(?::jsonb)) order by chain, seq desc`,
+  const heads = await execBound<{ chain: string; seq: string; hash: string }>(em,
+    // One index probe per chain (the newest row), however long the chain.
+    `select c.chain, h.seq, h.hash from jsonb_array_elements_text(?::jsonb) as c(chain)
+       cross join lateral (select seq, hash from audit_log where chain = c.chain order by seq desc limit 1) h`,
     [JSON.stringify(chains)],
   );
   const head = new Map(chains.map((c) => [c, { seq: 0n, hash: GENESIS_HASH }]));
@@ -89,7 +90,7 @@ export async function appendAuditMany(em: EntityManager, inputs: readonly AuditI
       target_id: fields.targetId, portfolio_id: fields.portfolioId, details: fields.details, prev_hash: prev.hash, hash,
     };
   });
-  await em.execute(
+  await execBound(em,
     `insert into audit_log (chain, seq, at, actor, action, target_type, target_id, portfolio_id, details, prev_hash, hash)
      select * from jsonb_to_recordset(?::jsonb) as x(chain text, seq bigint, at timestamptz, actor text, action text, target_type text,
        target_id text, portfolio_id uuid, details jsonb, prev_hash text, hash text)`,

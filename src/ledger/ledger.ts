@@ -5,7 +5,7 @@ import { appendAuditMany, type AuditInput } from '../audit/audit';
 import { BUCKETS, type Bucket, type Buckets, applyDelta } from '../domain/buckets';
 import { DomainError } from '../domain/errors';
 import { Dec, ZERO, fromDb, formatMoney, sum } from '../domain/money';
-import { pgDate } from '../db/sql';
+import { execBound, pgDate } from '../db/sql';
 import { metrics } from '../infra/metrics';
 
 /** An account row as locked for an entry. */
@@ -201,8 +201,8 @@ export class LedgerService {
   }
 
   private async findEntries(em: EntityManager, keys: string[]): Promise<Map<string, string>> {
-    const rows = await em.execute<{ id: string; idempotency_key: string }[]>(
-      'select id, idempotency_key from journal_entries where idempotency_key in (select jsonb_array_elements_text(?::jsonb))',
+    const rows = await execBound<{ id: string; idempotency_key: string }>(em,
+      'select id, idempotency_key from journal_entries where idempotency_key = any(array(select jsonb_array_elements_text(?::jsonb)))',
       [JSON.stringify([...new Set(keys)])],
     );
     return new Map(rows.map((r) => [r.idempotency_key, r.id]));
@@ -295,6 +295,11 @@ function planEntry(req: PostRequest, state: Map<string, LockedAccount>): Planned
 }
 
 /*
+ * Lists of ids and keys travel as one JSON array, read as
+ * `= any(array(select jsonb_array_elements_text(?)))`: the array is built
+ * once, so the lookup uses the index (an `in (select ...)` over the JSON
+ * would be planned as a join guessing 100 rows).
+ *
  * Multi-row writes pass their rows as one JSON parameter expanded by
  * jsonb_to_recordset: one bind parameter instead of thousands (binding is
  * what a large VALUES list spends its time on), and amounts travel as
@@ -304,7 +309,7 @@ function planEntry(req: PostRequest, state: Map<string, LockedAccount>): Planned
 /** Inserts the journal entries; false when some key was already taken (nothing else is written then). */
 async function claimKeys(em: EntityManager, planned: PlannedEntry[]): Promise<boolean> {
   const now = new Date().toISOString();
-  const rows = await em.execute<{ id: string }[]>(
+  const rows = await execBound<{ id: string }>(em,
     `insert into journal_entries (id, portfolio_id, idempotency_key, kind, actor, operation_id, occurred_at, reference, note,
        reverses_entry_id, base_changes)
      select * from jsonb_to_recordset(?::jsonb) as x(id uuid, portfolio_id uuid, idempotency_key text, kind text, actor text,
@@ -321,14 +326,14 @@ async function claimKeys(em: EntityManager, planned: PlannedEntry[]): Promise<bo
 
 /** The postings, the cached balances (one statement) and one audit row per entry. */
 async function writeEntries(em: EntityManager, planned: PlannedEntry[], state: ReadonlyMap<string, LockedAccount>): Promise<void> {
-  await em.execute(
+  await execBound(em,
     `insert into postings (entry_id, account_id, bucket, amount)
      select * from jsonb_to_recordset(?::jsonb) as x(entry_id uuid, account_id uuid, bucket text, amount numeric)`,
     [JSON.stringify(planned.flatMap((p) => p.legs.map((l) => ({ entry_id: p.entryId, account_id: l.accountId, bucket: l.bucket, amount: formatMoney(l.amount) }))))],
   );
   const changed = [...new Set(planned.flatMap((p) => p.changed))].map((id) => state.get(id)!);
   if (changed.length) {
-    await em.execute(
+    await execBound(em,
       `update accounts a set cash = v.cash, contracts = v.contracts, leaps = v.leaps, reserve = v.reserve, base_balance = v.base,
               version = a.version + 1, updated_at = now()
          from jsonb_to_recordset(?::jsonb) as v(id uuid, cash numeric, contracts numeric, leaps numeric, reserve numeric, base numeric)
@@ -352,10 +357,10 @@ async function writeEntries(em: EntityManager, planned: PlannedEntry[], state: R
 
 export async function lockAccounts(em: EntityManager, ids: string[]): Promise<Map<string, LockedAccount>> {
   const unique = [...new Set(ids)].sort();
-  const rows = await em.execute<AccountSqlRow[]>(
+  const rows = await execBound<AccountSqlRow>(em,
     `select id, portfolio_id, unit_id, type, status, base_balance, cash, contracts, leaps, reserve, created_at
-       from accounts where id in (${unique.map(() => '?').join(', ')}) order by id for update`,
-    unique,
+       from accounts where id = any(array(select jsonb_array_elements_text(?::jsonb)::uuid)) order by id for update`,
+    [JSON.stringify(unique)],
   );
   if (rows.length !== unique.length) {
     const found = new Set(rows.map((r) => r.id));

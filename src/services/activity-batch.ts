@@ -1,4 +1,5 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { execBound } from '../db/sql';
 import { DomainError } from '../domain/errors';
 import type { PortfolioSettings } from '../domain/settings';
 import { type BatchOutcome, type LedgerService, RETRYABLE_PG_CODES } from '../ledger/ledger';
@@ -128,11 +129,12 @@ export class ActivityBatchService {
           );
           const outcomes = await this.ledger.postManyIn(em, reqs, { atomic: false });
           if (atomic && outcomes.some((o) => o.status === 'rejected')) throw new RollBack(outcomes);
-          const posted = outcomes.flatMap((o, k) => (o.status === 'posted' ? [[group[k]!.scope, group[k]!.hash, 201, JSON.stringify({ entryId: o.entryId })]] : []));
-          for (const rows of chunk(posted, ITEMS_PER_TRANSACTION)) {
-            await em.execute(
-              `insert into idempotent_requests (scope, request_hash, status_code, response) values ${rows.map(() => '(?, ?, ?, ?::jsonb)').join(', ')}`,
-              rows.flat(),
+          const posted = outcomes.flatMap((o, k) => (o.status === 'posted' ? [{ scope: group[k]!.scope, request_hash: group[k]!.hash, response: { entryId: o.entryId } }] : []));
+          if (posted.length) {
+            await execBound(em,
+              `insert into idempotent_requests (scope, request_hash, status_code, response)
+               select scope, request_hash, 201, response from jsonb_to_recordset(?::jsonb) as x(scope text, request_hash text, response jsonb)`,
+              [JSON.stringify(posted)],
             );
           }
           return outcomes;
@@ -147,19 +149,19 @@ export class ActivityBatchService {
   }
 
   private async targets(accountIds: string[]): Promise<Map<string, Target>> {
-    const rows = await this.orm.em.fork().execute<{ id: string; portfolio_id: string; settings: PortfolioSettings; external_id: string }[]>(
+    const rows = await execBound<{ id: string; portfolio_id: string; settings: PortfolioSettings; external_id: string }>(this.orm.em.fork(),
       `select a.id, a.portfolio_id, p.settings, x.id as external_id
          from accounts a join portfolios p on p.id = a.portfolio_id
          join accounts x on x.portfolio_id = a.portfolio_id and x.type = 'external'
-        where a.id in (select (jsonb_array_elements_text(?::jsonb))::uuid) and a.unit_id is not null`,
+        where a.id = any(array(select jsonb_array_elements_text(?::jsonb)::uuid)) and a.unit_id is not null`,
       [JSON.stringify([...new Set(accountIds)])],
     );
     return new Map(rows.map((r) => [r.id, { portfolioId: r.portfolio_id, externalId: r.external_id, settings: r.settings }]));
   }
 
   private async storedRequests(scopes: string[]): Promise<Map<string, { hash: string; entryId: string }>> {
-    const rows = await this.orm.em.fork().execute<{ scope: string; request_hash: string; response: { entryId: string } }[]>(
-      'select scope, request_hash, response from idempotent_requests where scope in (select jsonb_array_elements_text(?::jsonb))',
+    const rows = await execBound<{ scope: string; request_hash: string; response: { entryId: string } }>(this.orm.em.fork(),
+      'select scope, request_hash, response from idempotent_requests where scope = any(array(select jsonb_array_elements_text(?::jsonb)))',
       [JSON.stringify([...new Set(scopes)])],
     );
     return new Map(rows.map((r) => [r.scope, { hash: r.request_hash, entryId: r.response.entryId }]));

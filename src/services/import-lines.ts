@@ -1,5 +1,6 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { ActivityType } from '../domain/buckets';
+import { execBound } from '../db/sql';
 import { DomainError } from '../domain/errors';
 import { formatMoney, fromDb, money } from '../domain/money';
 import { type PortfolioSettings, withDefaults } from '../domain/settings';
@@ -121,12 +122,17 @@ async function portfolioAccounts(em: EntityManager, portfolioId: string): Promis
 
 /** Writes the lines of a new import (multi-row statements). */
 export async function storeLines(em: EntityManager, importId: string, lines: ImportLine[]): Promise<void> {
-  for (let i = 0; i < lines.length; i += 1000) {
-    const chunk = lines.slice(i, i + 1000);
-    await em.execute(
+  for (let i = 0; i < lines.length; i += 5000) {
+    const chunk = lines.slice(i, i + 5000);
+    await execBound(em,
       `insert into import_lines (import_id, line, part, kind, account_id, type, amount, occurred_on, idempotency_key, reference, note, status, reason)
-       values ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')} on conflict do nothing`,
-      chunk.flatMap((l) => [importId, l.line, l.part, l.kind, l.accountId, l.type, l.amount, l.date, l.idempotencyKey, l.reference, l.note, l.status, l.reason]),
+       select ?, x.* from jsonb_to_recordset(?::jsonb) as x(line int, part int, kind text, account_id uuid, type text, amount numeric,
+         occurred_on date, idempotency_key text, reference text, note text, status text, reason text)
+       on conflict do nothing`,
+      [importId, JSON.stringify(chunk.map((l) => ({
+        line: l.line, part: l.part, kind: l.kind, account_id: l.accountId, type: l.type, amount: l.amount, occurred_on: l.date,
+        idempotency_key: l.idempotencyKey, reference: l.reference, note: l.note, status: l.status, reason: l.reason,
+      })))],
     );
   }
 }
@@ -172,7 +178,7 @@ export function settle(line: ImportLine, outcome: BatchOutcome): ImportLine {
 export async function reconcile(em: EntityManager, lines: readonly ImportLine[]): Promise<{ reconciliation: Reconciliation[]; valuations: Valuation[] }> {
   const wanted = lines.filter((l) => l.status !== 'rejected' && l.accountId && (l.kind === 'statement_balance' || l.kind === 'valuation'));
   if (wanted.length === 0) return { reconciliation: [], valuations: [] };
-  const rows = await em.execute<{ line: number; part: number; engine: string; broker_account_id: string | null }[]>(
+  const rows = await execBound<{ line: number; part: number; engine: string; broker_account_id: string | null }>(em,
     `select v.line, v.part, a.broker_account_id,
             (select coalesce(sum(p.amount), 0) from postings p join journal_entries e on e.id = p.entry_id
               where p.account_id = v.account_id and e.occurred_at < (v.d + 1)::timestamp at time zone 'UTC') as engine
@@ -357,7 +363,7 @@ export class ImportRunner {
   private async saveStatuses(em: EntityManager, importId: string, lines: readonly ImportLine[]): Promise<void> {
     for (let i = 0; i < lines.length; i += 1000) {
       const chunk = lines.slice(i, i + 1000);
-      await em.execute(
+      await execBound(em,
         `update import_lines l set status = v.status, reason = v.reason, entry_id = v.entry_id::uuid
            from jsonb_to_recordset(?::jsonb) as v(line int, part int, status text, reason text, entry_id text)
           where l.import_id = ? and l.line = v.line and l.part = v.part`,

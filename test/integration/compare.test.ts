@@ -63,11 +63,11 @@ describe('POST /v1/projections/compare', () => {
     expect(b.rank).toBe(a.rank + 1);
   });
 
-  it('accepts exactly the cap: 8 variants of 15 years', async () => {
-    const variants = Array.from({ length: 8 }, (_, i) => ({ name: `v${i}`, settings: { forkThreshold: `${60000 + i * 10000}.00` } }));
+  it('accepts exactly the cap: 4 variants of 15 years', async () => {
+    const variants = Array.from({ length: 4 }, (_, i) => ({ name: `v${i}`, settings: { forkThreshold: `${60000 + i * 10000}.00` } }));
     const res = await compare({ initialCapital: '300000.00', years: 15, variants });
     expect(res.status).toBe(200);
-    expect(res.body.items).toHaveLength(8);
+    expect(res.body.items).toHaveLength(4);
   });
 
   it('refuses invalid requests with 400: duplicate names, too many or no variants, too much work', async () => {
@@ -81,9 +81,12 @@ describe('POST /v1/projections/compare', () => {
     expect((await compare({ initialCapital: '100000.00', years: 1, variants: [{ name: 'x', nope: 1 }] })).status).toBe(400);
     expect((await compare({ initialCapital: '100000.00', years: 31, variants: [{ name: 'x' }] })).status).toBe(400);
 
-    const work = await compare({ initialCapital: '100000.00', years: 25, variants: nine.slice(0, 5) });
+    const long = await compare({ initialCapital: '100000.00', years: 16, variants: [{ name: 'x' }] });
+    expect(long.status).toBe(400);
+    expect(long.body.errors).toEqual([{ path: 'body.years', message: expect.stringContaining('at most 15 years') }]);
+    const work = await compare({ initialCapital: '100000.00', years: 15, variants: nine.slice(0, 5) });
     expect(work.status).toBe(400);
-    expect(work.body.errors).toEqual([{ path: 'body.variants', message: 'variants × years must be at most 120, here 5 × 25 = 125; compare fewer variants or fewer years' }]);
+    expect(work.body.errors).toEqual([{ path: 'body.variants', message: 'variants × years must be at most 60, here 5 × 15 = 75; compare fewer variants or fewer years' }]);
   });
 
   it('answers 422 naming the variant whose projection passes the exact range', async () => {
@@ -105,6 +108,6 @@ describe('POST /v1/projections/compare', () => {
     const doc = (await api.call('GET', '/openapi.json', { key: null })).body;
     const post = doc.paths['/v1/projections/compare'].post;
     expect(post.responses['422']).toBeDefined();
-    expect(JSON.stringify(doc.components.schemas.ProjectionCompareRequest)).toContain('variants × years must be at most 120');
+    expect(JSON.stringify(doc.components.schemas.ProjectionCompareRequest)).toContain('variants × years at most 60');
   });
 });
