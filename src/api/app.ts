@@ -68,8 +68,14 @@ export interface AppDeps {
 }
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** A string with a lone UTF-16 surrogate (`"\ud800"`) is not text: PostgreSQL refuses it in jsonb, so the body is refused (400) here. */
+const wellFormed = (_key: string, value: unknown) => {
+  if (typeof value === 'string' && LONE_SURROGATE.test(value)) throw new SyntaxError('a string holds a lone UTF-16 surrogate');
+  return value;
+};
 const LARGE_BODIES: { path: RegExp; parser: RequestHandler }[] = [
-  { path: /^\/v1\/activity\/batch$/, parser: express.json({ limit: '5mb', strict: true, type: JSON_TYPES }) },
+  { path: /^\/v1\/activity\/batch$/, parser: express.json({ limit: '5mb', strict: true, type: JSON_TYPES, reviver: wellFormed }) },
   {
     path: /^\/v1\/portfolios\/[^/]+\/imports$/,
     parser: express.text({ limit: '20mb', type: ['text/csv', 'text/plain', 'application/xml', 'text/xml'], defaultCharset: 'utf-8' }),
@@ -83,10 +89,12 @@ export function createApp(deps: AppDeps): Express {
   // First: the request id, the access line and the HTTP histogram cover every request, refused ones included.
   app.use(requestObservability(deps.log));
   app.disable('x-powered-by');
+  // Streamed responses (src/api/route.ts) log a failure that happens after the headers went out.
+  app.locals.log = deps.log;
   app.set('trust proxy', false);
   app.use(helmet());
   // Small JSON bodies everywhere; the few routes that take large bodies parse them after authentication (below).
-  const smallJson = express.json({ limit: '64kb', strict: true, type: JSON_TYPES });
+  const smallJson = express.json({ limit: '64kb', strict: true, type: JSON_TYPES, reviver: wellFormed });
   app.use((req, res, next) => (largeBodyParser(req.path) ? next() : smallJson(req, res, next)));
   app.use(keepRequestContext);
 

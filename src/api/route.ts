@@ -1,9 +1,12 @@
 import { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import { randomUUID } from 'node:crypto';
 import type { Request, RequestHandler, Response, Router } from 'express';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { z, type ZodType } from 'zod';
+import { type Logger, createLogger } from '../infra/logger';
 import type { Principal, Role } from '../services/api-keys';
+import { ExportsBusy } from '../services/exports';
 import { HttpProblem, zodFields } from './errors';
 import { Problem } from './schemas';
 import { requireRole } from './auth';
@@ -28,11 +31,13 @@ export interface RouteResult {
   contentType?: string;
   /**
    * A body too large to hold in memory, written piece by piece as the client
-   * reads it (with `contentType`, default JSON). Check what can fail (a 404)
-   * before returning it: a failure while streaming aborts the connection, so
-   * a client never takes a truncated body for a whole one.
+   * reads it (with `contentType`, default JSON). Its first piece is read
+   * before the status is sent, so a failure to start (a 404, ExportsBusy: a
+   * 503 with Retry-After) is a problem response; a failure after that is
+   * logged and aborts the connection, so a client never takes a truncated
+   * body for a whole one. `deadline`, when given, aborts it the same way.
    */
-  stream?: AsyncIterable<string>;
+  stream?: AsyncIterable<string> & { deadline?: AbortSignal };
 }
 
 export interface RouteSpec<P extends ZodType, Q extends ZodType, B extends ZodType, H extends ZodType> {
@@ -46,7 +51,8 @@ export interface RouteSpec<P extends ZodType, Q extends ZodType, B extends ZodTy
   /** A non-JSON body (a file), read from `req.body` by the handler: its media types and description, for /openapi.json. */
   rawBody?: { contentTypes: string[]; description: string };
   headers?: H;
-  responses: Record<number, { description: string; schema?: ZodType }>;
+  /** `mediaTypes`: the body's media types when not only JSON (the schema describes the JSON one; others are text). */
+  responses: Record<number, { description: string; schema?: ZodType; mediaTypes?: string[] }>;
   handler(ctx: RouteContext<z.output<P>, z.output<Q>, z.output<B>, z.output<H>>): Promise<RouteResult>;
 }
 
@@ -67,6 +73,11 @@ function parse<T extends ZodType>(schema: T | undefined, value: unknown, where: 
     });
   }
   return result.data;
+}
+
+/** A response's media types for /openapi.json: JSON with its schema, any other as a string (CSV, SVG). */
+function responseContent(schema: ZodType | undefined, mediaTypes = ['application/json']): Record<string, { schema: ZodType }> {
+  return Object.fromEntries(mediaTypes.map((t) => [t, { schema: t === 'application/json' && schema ? schema : z.string() }]));
 }
 
 /**
@@ -99,7 +110,7 @@ export function defineRoute<P extends ZodType, Q extends ZodType, B extends ZodT
       ...Object.fromEntries(
         Object.entries(spec.responses).map(([status, r]) => [
           status,
-          { description: r.description, ...(r.schema && { content: { 'application/json': { schema: r.schema } } }) },
+          { description: r.description, ...((r.schema || r.mediaTypes) && { content: responseContent(r.schema, r.mediaTypes) }) },
         ]),
       ),
       ...Object.fromEntries(
@@ -120,10 +131,64 @@ export function defineRoute<P extends ZodType, Q extends ZodType, B extends ZodT
     };
     const result = await spec.handler(ctx);
     for (const [k, v] of Object.entries(result.headers ?? {})) res.setHeader(k, v);
-    if (result.stream) await pipeline(Readable.from(result.stream, { objectMode: false }), res.status(result.status).type(result.contentType ?? 'json'));
+    if (result.stream) await sendStream(req, res, { ...result, stream: result.stream });
     else if (result.body === undefined) res.status(result.status).end();
     else if (result.contentType) res.status(result.status).type(result.contentType).send(result.body);
     else res.status(result.status).json(result.body);
   };
   router[spec.method](spec.path, requireRole(spec.role), handler);
+}
+
+let ownLog: Logger | undefined;
+/** The app's logger (`res.locals.log` or `app.locals.log`), else one of this module's own: a failed download is never unlogged. */
+const logOf = (req: Request, res: Response): Logger =>
+  (res.locals.log ?? req.app.locals.log ?? (ownLog ??= createLogger('api'))) as Logger;
+
+/** The client closed the connection: no failure of ours. */
+const CLIENT_LEFT = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'EPIPE', 'ERR_STREAM_DESTROYED']);
+
+/** Sends `result.stream` as RouteResult describes it. */
+async function sendStream(req: Request, res: Response, result: RouteResult & Required<Pick<RouteResult, 'stream'>>): Promise<void> {
+  const pieces = result.stream[Symbol.asyncIterator]();
+  let first: IteratorResult<string>;
+  try {
+    first = await pieces.next();
+  } catch (err) {
+    // Nothing sent yet: the error handler answers; the body's own headers (an attachment's name) do not belong on the problem.
+    for (const name of Object.keys(result.headers ?? {})) res.removeHeader(name);
+    if (!(err instanceof ExportsBusy)) throw err;
+    res.setHeader('Retry-After', String(err.retryAfterSeconds));
+    throw new HttpProblem(503, 'Service Unavailable', err.message, { code: 'ExportsBusy', retryAfter: err.retryAfterSeconds });
+  }
+  const body = Readable.from(resume(first, pieces), { objectMode: false });
+  try {
+    await pipeline(body, res.status(result.status).type(result.contentType ?? 'json'), { signal: result.stream.deadline });
+  } catch (err) {
+    // The status and part of the body are out: all that is left is to break the connection, so the download fails visibly.
+    res.destroy();
+    const log = logOf(req, res);
+    const where = { method: req.method, path: req.path };
+    const code = (err as { code?: unknown } | null)?.code;
+    if (typeof code === 'string' && CLIENT_LEFT.has(code)) log.debug('streamed response: the client went away', where);
+    else {
+      const errorId = randomUUID();
+      log.error(result.stream.deadline?.aborted ? 'streamed response aborted at its deadline' : 'streamed response failed', {
+        errorId, ...where, error: String((err as Error)?.stack ?? err),
+      });
+    }
+  } finally {
+    // However it ended, the source ends too (its transaction, its slot); a no-op when it already has.
+    pieces.return?.(undefined).catch(() => undefined);
+  }
+}
+
+/** `first`, then the rest of `rest`; ending this early ends `rest`. */
+async function* resume(first: IteratorResult<string>, rest: AsyncIterator<string>): AsyncGenerator<string> {
+  try {
+    if (first.done) return;
+    yield first.value;
+    for (let r = await rest.next(); !r.done; r = await rest.next()) yield r.value;
+  } finally {
+    await rest.return?.(undefined);
+  }
 }

@@ -35,7 +35,18 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function auditHash(prevHash: string, f: ChainedFields): string {
-  const body = canonicalJson({ ...f, at: f.at.toISOString() });
+  return hashOf(prevHash, f, canonicalJson(f.details));
+}
+
+/**
+ * The hash of a row whose details are already canonical JSON: the body is
+ * exactly `canonicalJson` of the row (keys in sorted order), built without
+ * serialising the details twice.
+ */
+function hashOf(prevHash: string, f: Omit<ChainedFields, 'details'>, details: string): string {
+  const j = JSON.stringify;
+  const body = `{"action":${j(f.action)},"actor":${j(f.actor)},"at":${j(f.at.toISOString())},"details":${details},` +
+    `"portfolioId":${j(f.portfolioId)},"seq":${j(f.seq)},"targetId":${j(f.targetId)},"targetType":${j(f.targetType)}}`;
   return createHash('sha256').update(prevHash).update('\n').update(body).digest('hex');
 }
 
@@ -79,21 +90,23 @@ export async function appendAuditMany(em: EntityManager, inputs: readonly AuditI
   const rows = inputs.map((input) => {
     const chain = chainOf(input.portfolioId);
     const prev = head.get(chain)!;
-    const fields: ChainedFields = {
+    const fields = {
       seq: (prev.seq + 1n).toString(), at, actor: input.actor, action: input.action, targetType: input.targetType ?? null,
-      targetId: input.targetId ?? null, portfolioId: input.portfolioId ?? null, details: JSON.parse(canonicalJson(input.details ?? {})),
+      targetId: input.targetId ?? null, portfolioId: input.portfolioId ?? null,
     };
-    const hash = auditHash(prev.hash, fields);
+    const details = canonicalJson(input.details ?? {});
+    const hash = hashOf(prev.hash, fields, details);
     head.set(chain, { seq: prev.seq + 1n, hash });
     return {
       chain, seq: fields.seq, at: at.toISOString(), actor: fields.actor, action: fields.action, target_type: fields.targetType,
-      target_id: fields.targetId, portfolio_id: fields.portfolioId, details: fields.details, prev_hash: prev.hash, hash,
+      target_id: fields.targetId, portfolio_id: fields.portfolioId, details, prev_hash: prev.hash, hash,
     };
   });
   await execBound(em,
     `insert into audit_log (chain, seq, at, actor, action, target_type, target_id, portfolio_id, details, prev_hash, hash)
-     select * from jsonb_to_recordset(?::jsonb) as x(chain text, seq bigint, at timestamptz, actor text, action text, target_type text,
-       target_id text, portfolio_id uuid, details jsonb, prev_hash text, hash text)`,
+     select chain, seq, at, actor, action, target_type, target_id, portfolio_id, details::jsonb, prev_hash, hash
+       from jsonb_to_recordset(?::jsonb) as x(chain text, seq bigint, at timestamptz, actor text, action text, target_type text,
+         target_id text, portfolio_id uuid, details text, prev_hash text, hash text)`,
     [JSON.stringify(rows)],
   );
 }

@@ -54,15 +54,25 @@ export function flowColumns(scope: Scope): BalanceColumn[] {
   return scope === 'portfolio' ? ['deposits', 'withdrawals'] : ['deposits', 'withdrawals', 'forks', 'merges'];
 }
 
-// Calendar days as 'YYYY-MM-DD' strings, in UTC.
+// Calendar days as 'YYYY-MM-DD' strings, in UTC. They are compared as numbers
+// (epoch days), never as text: text order breaks past year 9999 ('+010000-01-01').
 const DAY_MS = 86_400_000;
 const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 const msOf = (day: string) => Date.parse(`${day}T00:00:00Z`);
 
+/** Days since 1970-01-01 (UTC): the number dates are compared by. */
+export const epochDay = (day: string): number => Math.round(msOf(day) / DAY_MS);
 export const addDays = (day: string, n: number): string => dayOf(msOf(day) + n * DAY_MS);
 /** Whole days from `a` to `b`. */
-export const daysBetween = (a: string, b: string): number => Math.round((msOf(b) - msOf(a)) / DAY_MS);
+export const daysBetween = (a: string, b: string): number => epochDay(b) - epochDay(a);
 export const todayUtc = (now = Date.now()): string => dayOf(now);
+const later = (a: string, b: string) => (epochDay(a) > epochDay(b) ? a : b);
+const earlier = (a: string, b: string) => (epochDay(a) < epochDay(b) ? a : b);
+
+/** The first day the growth report covers: `from` may not be earlier (entries before it count in the first opening balance). */
+export const EARLIEST_REPORT_DAY = '2000-01-01';
+/** At most this many rows (periods × keys) per report: a larger one is refused, not computed. */
+export const MAX_GROWTH_ROWS = 50_000;
 
 /** The first day of the period holding `day`: ISO weeks start on Monday; months, quarters and years are calendar ones. */
 export function periodStartOf(day: string, period: Period): string {
@@ -89,6 +99,18 @@ function nextPeriodStart(start: string, period: Period): string {
   }
 }
 
+/** How many periods from the one holding `from` to the one holding `to` (inclusive; 0 when from is after to), counted without listing them. */
+export function periodCount(from: string, to: string, period: Period): number {
+  if (epochDay(from) > epochDay(to)) return 0;
+  if (period === 'week') return (epochDay(periodStartOf(to, 'week')) - epochDay(periodStartOf(from, 'week'))) / 7 + 1;
+  const months = (day: string) => {
+    const d = new Date(msOf(day));
+    return d.getUTCFullYear() * 12 + d.getUTCMonth();
+  };
+  const size = { month: 1, quarter: 3, year: 12 }[period];
+  return Math.floor(months(to) / size) - Math.floor(months(from) / size) + 1;
+}
+
 export interface PeriodSlot {
   /** The calendar period's first day (the key the SQL aggregates use). */
   start: string;
@@ -100,11 +122,61 @@ export interface PeriodSlot {
 /** The periods from the one holding `from` to the one holding `to`, clipped to from..to. */
 export function periodSlots(from: string, to: string, period: Period): PeriodSlot[] {
   const slots: PeriodSlot[] = [];
-  for (let start = periodStartOf(from, period); start <= to; start = nextPeriodStart(start, period)) {
+  const last = epochDay(to);
+  for (let start = periodStartOf(from, period); epochDay(start) <= last; start = nextPeriodStart(start, period)) {
     const lastDay = addDays(nextPeriodStart(start, period), -1);
-    slots.push({ start, periodStart: start < from ? from : start, periodEnd: lastDay > to ? to : lastDay });
+    slots.push({ start, periodStart: later(start, from), periodEnd: earlier(lastDay, to) });
   }
   return slots;
+}
+
+/** A request the report refuses, with the query parameter to change. */
+export interface RangeProblem {
+  path: string;
+  message: string;
+}
+
+/**
+ * The explicit bounds of a report: from..to within EARLIEST_REPORT_DAY..today
+ * (UTC) and in order. Checked before anything is read or computed.
+ */
+export function growthRangeProblem(range: { from: string; to: string }, today: string): RangeProblem | null {
+  const { from, to } = range;
+  for (const [name, day] of [['to', to], ['from', from]] as const) {
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || !Number.isFinite(epochDay(day))) return { path: `query.${name}`, message: `${name} ${day} is not a YYYY-MM-DD day` };
+  }
+  if (epochDay(to) > epochDay(today)) return { path: 'query.to', message: `to ${to} is after today (${today}, UTC)` };
+  if (epochDay(to) < epochDay(EARLIEST_REPORT_DAY)) {
+    return { path: 'query.to', message: `to ${to} is before ${EARLIEST_REPORT_DAY}, the earliest day the report covers` };
+  }
+  if (epochDay(from) < epochDay(EARLIEST_REPORT_DAY)) {
+    return { path: 'query.from', message: `from ${from} is before ${EARLIEST_REPORT_DAY}, the earliest day the report covers` };
+  }
+  if (epochDay(from) > epochDay(to)) return { path: 'query.from', message: `from ${from} is after to ${to}` };
+  return null;
+}
+
+const PERIOD_PLURAL: Record<Period, string> = { week: 'weeks', month: 'months', quarter: 'quarters', year: 'years' };
+const SCOPE_PLURAL: Record<Scope, string> = { portfolio: 'portfolio', unit: 'units', account: 'accounts' };
+
+/**
+ * Refuses a report of more than MAX_GROWTH_ROWS rows before it is computed.
+ * Each key gets a row per period from the one holding `from` (or its first
+ * entry, when later) to the one holding `to`; `firstDays` are the keys' first
+ * entry days.
+ */
+export function growthSizeProblem(range: GrowthRange & { by: Scope }, firstDays: readonly string[]): RangeProblem | null {
+  const last = epochDay(range.to);
+  const reported = firstDays.filter((f) => epochDay(f) <= last);
+  const rows = reported.reduce((n, f) => n + periodCount(later(f, range.from), range.to, range.period), 0);
+  if (rows <= MAX_GROWTH_ROWS) return null;
+  const n = (x: number) => x.toLocaleString('en-US');
+  const periods = periodCount(range.from, range.to, range.period);
+  return {
+    path: 'query',
+    message: `the report would have ${n(rows)} rows (up to ${n(periods)} ${PERIOD_PLURAL[range.period]} for each of ${n(reported.length)} ${SCOPE_PLURAL[range.by]}), `
+      + `more than the limit of ${n(MAX_GROWTH_ROWS)}: use a longer period, fewer keys (by=portfolio) or a shorter range (from, to)`,
+  };
 }
 
 /** What one key's postings in one period add up to, per class. */
@@ -191,7 +263,7 @@ function periodRow(s: KeySeries, slot: PeriodSlot, opening: Decimal): { row: Gro
 
 /** One key over from..to (from its first entry when later): the TWR through every flow, annualized past 365 days. */
 function keySummary(s: KeySeries, range: GrowthRange, flows: readonly ExternalFlow[], closing: Decimal): GrowthSummary {
-  const from = s.firstDay > range.from ? s.firstDay : range.from;
+  const from = later(s.firstDay, range.from);
   const twr = timeWeightedReturn(s.openingBeforeFrom, flows, closing);
   const days = daysBetween(from, range.to) + 1;
   return {
@@ -216,10 +288,11 @@ export function growthReport(series: readonly KeySeries[], range: GrowthRange): 
   const summary: GrowthSummary[] = [];
   const slots = periodSlots(range.from, range.to, range.period);
   for (const s of series) {
-    if (s.firstDay > range.to) continue;
+    if (epochDay(s.firstDay) > epochDay(range.to)) continue;
     let balance = s.openingBeforeFrom;
     const flows: ExternalFlow[] = [];
-    for (const slot of slots.filter((sl) => sl.periodEnd >= s.firstDay)) {
+    const first = epochDay(s.firstDay);
+    for (const slot of slots.filter((sl) => epochDay(sl.periodEnd) >= first)) {
       const period = periodRow(s, slot, balance);
       rows.push(period.row);
       flows.push(...period.flows);

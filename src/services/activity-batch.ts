@@ -1,4 +1,4 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { execBound } from '../db/sql';
 import { DomainError } from '../domain/errors';
 import type { PortfolioSettings } from '../domain/settings';
@@ -127,7 +127,7 @@ export class ActivityBatchService {
             activityPost({ accountId: item.accountId, ...target, idempotencyKey: scope, userKey: item.idempotencyKey, actor }, item,
               { details: { batch: true } }),
           );
-          const outcomes = await this.ledger.postManyIn(em, reqs, { atomic: false });
+          const outcomes = await this.conflictsOf(em, group, await this.ledger.postManyIn(em, reqs, { atomic: false }));
           if (atomic && outcomes.some((o) => o.status === 'rejected')) throw new RollBack(outcomes);
           const posted = outcomes.flatMap((o, k) => (o.status === 'posted' ? [{ scope: group[k]!.scope, request_hash: group[k]!.hash, response: { entryId: o.entryId } }] : []));
           if (posted.length) {
@@ -148,6 +148,23 @@ export class ActivityBatchService {
     }
   }
 
+  /**
+   * A key the ledger found taken was claimed after this batch read the stored
+   * requests (a concurrent request): it is a duplicate only if that request
+   * had the same body. Read under the account locks, so it has committed.
+   */
+  private async conflictsOf(em: EntityManager, group: { scope: string; hash: string }[], outcomes: BatchOutcome[]): Promise<BatchOutcome[]> {
+    const late = outcomes.flatMap((o, k) => (o.status === 'duplicate' ? [group[k]!.scope] : []));
+    if (late.length === 0) return outcomes;
+    const stored = await this.storedRequests(late, em);
+    return outcomes.map((o, k) => {
+      const other = o.status === 'duplicate' ? stored.get(group[k]!.scope) : undefined;
+      return other && other.hash !== group[k]!.hash
+        ? { status: 'rejected', error: new DomainError('IdempotencyConflict', 'this idempotency key was already used with a different request body') }
+        : o;
+    });
+  }
+
   private async targets(accountIds: string[]): Promise<Map<string, Target>> {
     const rows = await execBound<{ id: string; portfolio_id: string; settings: PortfolioSettings; external_id: string }>(this.orm.em.fork(),
       `select a.id, a.portfolio_id, p.settings, x.id as external_id
@@ -159,8 +176,8 @@ export class ActivityBatchService {
     return new Map(rows.map((r) => [r.id, { portfolioId: r.portfolio_id, externalId: r.external_id, settings: r.settings }]));
   }
 
-  private async storedRequests(scopes: string[]): Promise<Map<string, { hash: string; entryId: string }>> {
-    const rows = await execBound<{ scope: string; request_hash: string; response: { entryId: string } }>(this.orm.em.fork(),
+  private async storedRequests(scopes: string[], em: EntityManager = this.orm.em.fork()): Promise<Map<string, { hash: string; entryId: string }>> {
+    const rows = await execBound<{ scope: string; request_hash: string; response: { entryId: string } }>(em,
       'select scope, request_hash, response from idempotent_requests where scope = any(array(select jsonb_array_elements_text(?::jsonb)))',
       [JSON.stringify([...new Set(scopes)])],
     );

@@ -28,21 +28,70 @@ interface PostingRow {
 }
 
 /**
+ * What one process allows its exports. Each running export holds a pool
+ * connection and a REPEATABLE READ snapshot (which holds back vacuum) for as
+ * long as its client takes to read, so: few at a time, none idle or stuck for
+ * long, none longer than the deadline.
+ */
+export interface ExportLimits {
+  /** Exports streamed at once by this process; one more is refused (503) until one ends. */
+  concurrent: number;
+  /** The Retry-After of that refusal, in seconds. */
+  retryAfterSeconds: number;
+  /** The snapshot transaction's idle_in_transaction_session_timeout: a client that stops reading for this long loses its export. */
+  idleInTransactionMs: number;
+  /** The snapshot transaction's statement_timeout: the longest one page may take to read. */
+  statementMs: number;
+  /** The longest one export may run, from its request to its last byte; then the response is aborted. */
+  deadlineMs: number;
+}
+
+export const EXPORT_LIMITS: Readonly<ExportLimits> = {
+  concurrent: 2,
+  retryAfterSeconds: 10,
+  idleInTransactionMs: 60_000,
+  statementMs: 30_000,
+  deadlineMs: 10 * 60_000,
+};
+
+/** Refused: this process already streams as many exports as it allows. */
+export class ExportsBusy extends Error {
+  constructor(readonly limit: number, readonly retryAfterSeconds: number) {
+    super(`${limit} exports are already running on this server; retry in ${retryAfterSeconds} seconds`);
+    this.name = 'ExportsBusy';
+  }
+}
+
+/**
+ * An export's body: its pieces, read as the client reads, and the signal of
+ * its deadline, on which whoever sends it aborts the response. Nothing is
+ * read, and no connection or slot taken, until the first piece is asked for;
+ * then a full house fails that first read with ExportsBusy. Ending the
+ * iteration early (`return()`) ends the snapshot and frees the slot.
+ */
+export type ExportStream = AsyncGenerator<string> & { readonly deadline: AbortSignal };
+
+/**
  * Whole-portfolio and whole-account exports, streamed: the large parts (the
  * journal) are read in keyset-paginated chunks and written as they are read,
  * so an export of any size never sits in memory whole.
  */
 export class ExportService {
-  constructor(private readonly orm: MikroORM) {}
+  private readonly limits: ExportLimits;
+  private running = 0;
+
+  constructor(private readonly orm: MikroORM, limits: Partial<ExportLimits> = {}) {
+    this.limits = { ...EXPORT_LIMITS, ...limits };
+  }
 
   /** GET /v1/portfolios/:id/export: the portfolio, its tree, every entry with its postings, and its records, as one JSON document. */
-  async portfolioJson(portfolioId: string): Promise<AsyncIterable<string>> {
+  async portfolioJson(portfolioId: string): Promise<ExportStream> {
     await this.mustExist('select 1 from portfolios where id = ?', portfolioId, new DomainError('NotFound', 'portfolio not found'));
     return this.inSnapshot((em) => portfolioDocument(em, portfolioId));
   }
 
   /** GET /v1/accounts/:id/entries?format=csv: every posting of the account, oldest first, with the running balance. */
-  async accountEntriesCsv(accountId: string): Promise<AsyncIterable<string>> {
+  async accountEntriesCsv(accountId: string): Promise<ExportStream> {
     await this.mustExist('select 1 from accounts where id = ? and unit_id is not null', accountId, new DomainError('AccountNotFound', 'account not found'));
     return this.inSnapshot((em) => entriesCsv(em, accountId));
   }
@@ -53,19 +102,41 @@ export class ExportService {
     if (!row) throw missing;
   }
 
+  private inSnapshot(read: (em: EntityManager) => AsyncGenerator<string>): ExportStream {
+    const deadline = AbortSignal.timeout(this.limits.deadlineMs);
+    return Object.assign(this.snapshot(read, deadline), { deadline });
+  }
+
   /**
    * Runs `read` in one read-only REPEATABLE READ transaction: every chunk
    * sees the same snapshot, so an entry committed mid-export is in every part
-   * (and in the balances) or in none.
+   * (and in the balances) or in none. Takes one of the process's export slots
+   * first, and gives it back with the connection however the export ends.
    */
-  private async *inSnapshot(read: (em: EntityManager) => AsyncGenerator<string>): AsyncGenerator<string> {
-    const em = this.orm.em.fork();
-    await em.begin({ isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true });
+  private async *snapshot(read: (em: EntityManager) => AsyncGenerator<string>, deadline: AbortSignal): AsyncGenerator<string> {
+    const { concurrent, retryAfterSeconds, idleInTransactionMs, statementMs } = this.limits;
+    if (this.running >= concurrent) throw new ExportsBusy(concurrent, retryAfterSeconds);
+    this.running++;
     try {
-      yield* read(em);
+      const em = this.orm.em.fork();
+      await em.begin({ isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true });
+      try {
+        // For this transaction only: PostgreSQL itself ends a snapshot whose client stopped reading, or a page that hangs.
+        await em.execute(
+          `select set_config('idle_in_transaction_session_timeout', ?, true), set_config('statement_timeout', ?, true)`,
+          [String(idleInTransactionMs), String(statementMs)],
+        );
+        for await (const piece of read(em)) {
+          deadline.throwIfAborted();
+          yield piece;
+        }
+      } finally {
+        // Nothing to commit; ending the transaction returns the connection, also when the client leaves mid-way.
+        // Its error (the session already ended by a timeout) would hide the one that ended the export.
+        await em.rollback().catch(() => undefined);
+      }
     } finally {
-      // Nothing to commit; ending the transaction returns the connection, also when the client leaves mid-way.
-      await em.rollback();
+      this.running--;
     }
   }
 }

@@ -7,7 +7,7 @@ import { type PortfolioSettings, withDefaults } from '../domain/settings';
 import type { BatchOutcome, LedgerService } from '../ledger/ledger';
 import { emitEvent } from '../notify/events';
 import type { ParsedStatement, StatementRecord } from '../statements';
-import type { BatchProgress, LineCursor } from '../shared/operations';
+import type { BatchProgress } from '../shared/operations';
 import { activityPost } from './accounts';
 
 /**
@@ -17,10 +17,15 @@ import { activityPost } from './accounts';
  * the pending lines in batches, then reconciling).
  */
 
-export type LineStatus = 'pending' | 'posted' | 'duplicate' | 'rejected' | 'ignored' | 'recorded';
+export type LineStatus = 'pending' | 'posted' | 'duplicate' | 'rejected' | 'ignored' | 'recorded' | 'not_posted';
 
-/** One row of `import_lines`. `part` -1 is a line that produced no record (its rejection or why it moves nothing). */
+/**
+ * One row of `import_lines`. `seq` is its order in the file (records of one
+ * line keep their order, even when a whole XML file is on one line); `part`
+ * -1 is a line that produced no record (its rejection or why it moves nothing).
+ */
 export interface ImportLine {
+  seq: number;
   line: number;
   part: number;
   kind: StatementRecord['kind'];
@@ -64,18 +69,20 @@ export interface ImportCounts {
 }
 
 interface PortfolioAccounts {
-  byRef: Map<string, { id: string; brokerAccountId: string | null; status: string }>;
+  byRef: Map<string, { id: string; status: string }>;
 }
 
 /** Activity lines are dated at noon UTC of their day: after an opening dated that day, inside that day for every report. */
 const lineTime = (date: string) => new Date(Math.min(Date.parse(`${date}T12:00:00Z`), Date.now()));
 
 /**
- * The key that makes a statement line post once: broker, broker account and
- * the broker's transaction id (and the part, for a trade's commission).
+ * The key that makes a statement line post once: the broker, the account
+ * (the engine account the broker account maps to: the same whether the file
+ * names it by broker id or engine id, and never shared by two portfolios)
+ * and the broker's transaction id (and the part, for a trade's commission).
  */
-export function lineKey(broker: string, brokerAccount: string, transactionId: string, part: number): string {
-  return `statement:${broker}:${brokerAccount}:${transactionId}${part > 0 ? `:${part}` : ''}`;
+export function lineKey(broker: string, accountId: string, transactionId: string, part: number): string {
+  return `statement:${broker}:${accountId}:${transactionId}${part > 0 ? `:${part}` : ''}`;
 }
 
 /** Resolves each record's account (engine id or broker account id) and derives its key; unknown accounts are rejected lines. */
@@ -85,7 +92,7 @@ export async function mapStatement(em: EntityManager, portfolioId: string, parse
   for (const r of parsed.records) {
     const account = accounts.byRef.get(r.account);
     const base: ImportLine = {
-      line: r.line, part: r.part, kind: r.kind, accountId: account?.id ?? null, type: r.type, amount: r.amount, date: r.date,
+      seq: 0, line: r.line, part: r.part, kind: r.kind, accountId: account?.id ?? null, type: r.type, amount: r.amount, date: r.date,
       idempotencyKey: null, reference: r.reference, note: r.note, status: 'pending', reason: null,
     };
     if (!account) {
@@ -94,26 +101,27 @@ export async function mapStatement(em: EntityManager, portfolioId: string, parse
         reason: `unknown account "${r.account}": set it as an account's brokerAccountId (PATCH /v1/accounts/:id) or write the engine's account id`,
       });
     } else if (r.kind === 'activity') {
-      out.push({ ...base, idempotencyKey: lineKey(parsed.broker, account.brokerAccountId ?? account.id, r.transactionId!, r.part) });
+      out.push({ ...base, idempotencyKey: lineKey(parsed.broker, account.id, r.transactionId!, r.part) });
     } else {
       out.push(base);
     }
   }
   const problem = (status: LineStatus) => (p: { line: number; reason: string }): ImportLine => ({
-    line: p.line, part: -1, kind: 'activity', accountId: null, type: null, amount: null, date: null, idempotencyKey: null,
+    seq: 0, line: p.line, part: -1, kind: 'activity', accountId: null, type: null, amount: null, date: null, idempotencyKey: null,
     reference: null, note: null, status, reason: p.reason,
   });
   out.push(...parsed.rejected.map(problem('rejected')), ...parsed.ignored.map(problem('ignored')));
-  return out.sort((a, b) => a.line - b.line || a.part - b.part);
+  // File order: by line (a stable sort keeps the order of records sharing a line), a line's problem first.
+  return out.sort((a, b) => a.line - b.line || Math.min(a.part, 0) - Math.min(b.part, 0)).map((l, i) => ({ ...l, seq: i + 1 }));
 }
 
 async function portfolioAccounts(em: EntityManager, portfolioId: string): Promise<PortfolioAccounts> {
   const rows = await em.execute<{ id: string; broker_account_id: string | null; status: string }[]>(
     'select id, broker_account_id, status from accounts where portfolio_id = ? and unit_id is not null', [portfolioId],
   );
-  const byRef = new Map<string, { id: string; brokerAccountId: string | null; status: string }>();
+  const byRef = new Map<string, { id: string; status: string }>();
   for (const r of rows) {
-    const a = { id: r.id, brokerAccountId: r.broker_account_id, status: r.status };
+    const a = { id: r.id, status: r.status };
     byRef.set(r.id, a);
     if (r.broker_account_id) byRef.set(r.broker_account_id, a);
   }
@@ -125,12 +133,11 @@ export async function storeLines(em: EntityManager, importId: string, lines: Imp
   for (let i = 0; i < lines.length; i += 5000) {
     const chunk = lines.slice(i, i + 5000);
     await execBound(em,
-      `insert into import_lines (import_id, line, part, kind, account_id, type, amount, occurred_on, idempotency_key, reference, note, status, reason)
-       select ?, x.* from jsonb_to_recordset(?::jsonb) as x(line int, part int, kind text, account_id uuid, type text, amount numeric,
-         occurred_on date, idempotency_key text, reference text, note text, status text, reason text)
-       on conflict do nothing`,
+      `insert into import_lines (import_id, seq, line, part, kind, account_id, type, amount, occurred_on, idempotency_key, reference, note, status, reason)
+       select ?, x.* from jsonb_to_recordset(?::jsonb) as x(seq int, line int, part int, kind text, account_id uuid, type text, amount numeric,
+         occurred_on date, idempotency_key text, reference text, note text, status text, reason text)`,
       [importId, JSON.stringify(chunk.map((l) => ({
-        line: l.line, part: l.part, kind: l.kind, account_id: l.accountId, type: l.type, amount: l.amount, occurred_on: l.date,
+        seq: l.seq, line: l.line, part: l.part, kind: l.kind, account_id: l.accountId, type: l.type, amount: l.amount, occurred_on: l.date,
         idempotency_key: l.idempotencyKey, reference: l.reference, note: l.note, status: l.status, reason: l.reason,
       })))],
     );
@@ -178,19 +185,19 @@ export function settle(line: ImportLine, outcome: BatchOutcome): ImportLine {
 export async function reconcile(em: EntityManager, lines: readonly ImportLine[]): Promise<{ reconciliation: Reconciliation[]; valuations: Valuation[] }> {
   const wanted = lines.filter((l) => l.status !== 'rejected' && l.accountId && (l.kind === 'statement_balance' || l.kind === 'valuation'));
   if (wanted.length === 0) return { reconciliation: [], valuations: [] };
-  const rows = await execBound<{ line: number; part: number; engine: string; broker_account_id: string | null }>(em,
-    `select v.line, v.part, a.broker_account_id,
+  const rows = await execBound<{ seq: number; engine: string; broker_account_id: string | null }>(em,
+    `select v.seq, a.broker_account_id,
             (select coalesce(sum(p.amount), 0) from postings p join journal_entries e on e.id = p.entry_id
               where p.account_id = v.account_id and e.occurred_at < (v.d + 1)::timestamp at time zone 'UTC') as engine
-       from jsonb_to_recordset(?::jsonb) as v(line int, part int, account_id uuid, d date)
+       from jsonb_to_recordset(?::jsonb) as v(seq int, account_id uuid, d date)
        join accounts a on a.id = v.account_id`,
-    [JSON.stringify(wanted.map((l) => ({ line: l.line, part: l.part, account_id: l.accountId, d: l.date })))],
+    [JSON.stringify(wanted.map((l) => ({ seq: l.seq, account_id: l.accountId, d: l.date })))],
   );
-  const engine = new Map(rows.map((r) => [`${r.line}:${r.part}`, r]));
+  const engine = new Map(rows.map((r) => [r.seq, r]));
   const reconciliation: Reconciliation[] = [];
   const valuations: Valuation[] = [];
   for (const l of wanted) {
-    const row = engine.get(`${l.line}:${l.part}`)!;
+    const row = engine.get(l.seq)!;
     const engineBalance = fromDb(row.engine);
     const amount = money(l.amount!);
     if (l.kind === 'statement_balance') {
@@ -214,7 +221,7 @@ export function countLines(lines: readonly ImportLine[], total: number): ImportC
 }
 
 interface LineRow {
-  line: number; part: number; kind: StatementRecord['kind']; account_id: string | null; type: ActivityType | null; amount: string | null;
+  seq: number; line: number; part: number; kind: StatementRecord['kind']; account_id: string | null; type: ActivityType | null; amount: string | null;
   occurred_on: string | Date | null; idempotency_key: string | null; reference: string | null; note: string | null; status: LineStatus;
   reason: string | null; entry_id: string | null;
 }
@@ -223,7 +230,7 @@ const isoDate = (d: string | Date | null) => (d === null ? null : typeof d === '
 
 function fromRow(r: LineRow): ImportLine {
   return {
-    line: r.line, part: r.part, kind: r.kind, accountId: r.account_id, type: r.type, amount: r.amount === null ? null : formatMoney(fromDb(r.amount)),
+    seq: r.seq, line: r.line, part: r.part, kind: r.kind, accountId: r.account_id, type: r.type, amount: r.amount === null ? null : formatMoney(fromDb(r.amount)),
     date: isoDate(r.occurred_on), idempotencyKey: r.idempotency_key, reference: r.reference, note: r.note, status: r.status, reason: r.reason,
     entryId: r.entry_id,
   };
@@ -241,23 +248,34 @@ export class ImportRunner {
     private readonly ledger: LedgerService,
   ) {}
 
+  /**
+   * The workflow is started before the API commits the import's rows (so a
+   * stored import always has its workflow): until they are visible this
+   * throws a retryable error, and a workflow whose import never committed
+   * gives up after its retries.
+   */
   async begin(importId: string): Promise<void> {
-    await this.orm.em.fork().execute(`update imports set status = 'running' where id = ? and status = 'queued'`, [importId]);
+    const rows = await this.orm.em.fork().execute<{ id: string }[]>(
+      `update imports set status = 'running' where id = ? and status in ('queued', 'running') returning id`, [importId],
+    );
+    if (rows.length === 0) {
+      const [exists] = await this.orm.em.fork().execute('select 1 from imports where id = ?', [importId]);
+      if (!exists) throw new Error(`import ${importId} is not stored (yet)`);
+    }
   }
 
   /**
    * Posts the pending lines among the next `limit` activity lines after
-   * `after` (file order). The window depends only on the cursor, so a retry
-   * after a crash that followed the commit answers for the same lines (they
-   * are no longer pending) and the workflow's cursor stays exact.
+   * `after` (their `seq`, file order). The window depends only on the cursor,
+   * so a retry after a crash that followed the commit answers for the same
+   * lines (they are no longer pending) and the workflow's cursor stays exact.
    */
-  async postNext(importId: string, after: LineCursor | null, limit: number): Promise<BatchProgress> {
+  async postNext(importId: string, after: number, limit: number): Promise<BatchProgress> {
     return this.orm.em.fork().transactional(async (em) => {
       const imp = await this.header(em, importId);
-      const from = after ?? { line: 0, part: -2 };
       const window = (await em.execute<LineRow[]>(
-        `select * from import_lines where import_id = ? and kind = 'activity' and (line, part) > (?, ?) order by line, part limit ? for update`,
-        [importId, from.line, from.part, limit],
+        `select * from import_lines where import_id = ? and kind = 'activity' and seq > ? order by seq limit ? for update`,
+        [importId, after, limit],
       )).map(fromRow);
       const pending = window.filter((l) => l.status === 'pending');
       if (pending.length) {
@@ -265,18 +283,18 @@ export class ImportRunner {
         const outcomes = await postLines(em, this.ledger, portfolio, pending, { importId, actor: imp.actor });
         await this.saveStatuses(em, importId, pending.map((l, i) => settle(l, outcomes[i]!)));
       }
-      const last = window.at(-1);
-      const cursor = last ? { line: last.line, part: last.part } : from;
+      const cursor = window.at(-1)?.seq ?? after;
       const [left] = await em.execute<{ n: string }[]>(
-        `select count(*) as n from import_lines where import_id = ? and kind = 'activity' and (line, part) > (?, ?)`, [importId, cursor.line, cursor.part],
+        `select count(*) as n from import_lines where import_id = ? and kind = 'activity' and seq > ?`, [importId, cursor],
       );
-      return { processed: window.length, remaining: Number(left!.n), cursor, firstLine: window[0]?.line ?? null, lastLine: last?.line ?? null };
+      return { processed: window.length, remaining: Number(left!.n), cursor, firstLine: window[0]?.line ?? null, lastLine: window.at(-1)?.line ?? null };
     });
   }
 
   /**
    * All or nothing: every pending line posts in one transaction, or, when any
-   * line of the file is refused, none does and the refusals are recorded.
+   * line of the file is refused, none does: the refusals are recorded and the
+   * other lines are `not_posted`.
    */
   async postAll(importId: string): Promise<{ committed: boolean; rejected: number }> {
     const em0 = this.orm.em.fork();
@@ -285,12 +303,12 @@ export class ImportRunner {
       `select count(*) as n from import_lines where import_id = ? and status = 'rejected'`, [importId],
     );
     if (Number(refusedAtParse!.n) > 0) {
-      await this.fail(importId, `atomic import refused: ${refusedAtParse!.n} line(s) rejected; nothing was posted`);
+      await this.refuse(importId, [], Number(refusedAtParse!.n));
       return { committed: false, rejected: Number(refusedAtParse!.n) };
     }
     const refused = await this.orm.em.fork().transactional(async (em) => {
       const lines = (await em.execute<LineRow[]>(
-        `select * from import_lines where import_id = ? and status = 'pending' and kind = 'activity' order by line, part for update`, [importId],
+        `select * from import_lines where import_id = ? and status = 'pending' and kind = 'activity' order by seq for update`, [importId],
       )).map(fromRow);
       if (lines.length === 0) return [];
       const portfolio = await portfolioForPosting(em, imp.portfolio_id);
@@ -304,9 +322,16 @@ export class ImportRunner {
       throw err;
     });
     if (refused.length === 0) return { committed: true, rejected: 0 };
-    await this.orm.em.fork().transactional((em) => this.saveStatuses(em, importId, refused));
-    await this.fail(importId, `atomic import refused: ${refused.length} line(s) rejected; nothing was posted`);
+    await this.refuse(importId, refused, refused.length);
     return { committed: false, rejected: refused.length };
+  }
+
+  /** Ends an import that cannot finish (its workflow failed): `failed` with the reason; what was posted stays posted. */
+  async fail(importId: string, error: string): Promise<void> {
+    await this.orm.em.fork().execute(
+      `update imports set status = 'failed', error = ?, completed_at = coalesce(completed_at, now()) where id = ? and status <> 'completed'`,
+      [error, importId],
+    );
   }
 
   /**
@@ -317,7 +342,7 @@ export class ImportRunner {
   async finish(importId: string): Promise<ImportCounts & { status: string }> {
     return this.orm.em.fork().transactional(async (em) => {
       const imp = await this.header(em, importId);
-      const lines = (await em.execute<LineRow[]>('select * from import_lines where import_id = ? order by line, part', [importId])).map(fromRow);
+      const lines = (await em.execute<LineRow[]>('select * from import_lines where import_id = ? order by seq', [importId])).map(fromRow);
       const failed = imp.status === 'failed';
       const { reconciliation, valuations } = await reconcile(em, lines);
       if (!failed) {
@@ -348,8 +373,17 @@ export class ImportRunner {
     });
   }
 
-  private async fail(importId: string, error: string): Promise<void> {
-    await this.orm.em.fork().execute(`update imports set status = 'failed', error = ? where id = ?`, [error, importId]);
+  /** An atomic import refused: its refusals recorded, every other pending line `not_posted`, the import `failed`. */
+  private async refuse(importId: string, refused: ImportLine[], count: number): Promise<void> {
+    await this.orm.em.fork().transactional(async (em) => {
+      if (refused.length) await this.saveStatuses(em, importId, refused);
+      await em.execute(
+        `update import_lines set status = 'not_posted', reason = 'not posted: the atomic import was refused' where import_id = ? and status = 'pending'`,
+        [importId],
+      );
+      await em.execute(`update imports set status = 'failed', error = ? where id = ?`,
+        [`atomic import refused: ${count} line(s) rejected; nothing was posted`, importId]);
+    });
   }
 
   private async header(em: EntityManager, importId: string): Promise<{ portfolio_id: string; actor: string; lines: number; status: string }> {
@@ -361,15 +395,12 @@ export class ImportRunner {
   }
 
   private async saveStatuses(em: EntityManager, importId: string, lines: readonly ImportLine[]): Promise<void> {
-    for (let i = 0; i < lines.length; i += 1000) {
-      const chunk = lines.slice(i, i + 1000);
-      await execBound(em,
-        `update import_lines l set status = v.status, reason = v.reason, entry_id = v.entry_id::uuid
-           from jsonb_to_recordset(?::jsonb) as v(line int, part int, status text, reason text, entry_id text)
-          where l.import_id = ? and l.line = v.line and l.part = v.part`,
-        [JSON.stringify(chunk.map((l) => ({ line: l.line, part: l.part, status: l.status, reason: l.reason, entry_id: l.entryId ?? null }))), importId],
-      );
-    }
+    await execBound(em,
+      `update import_lines l set status = v.status, reason = v.reason, entry_id = v.entry_id::uuid
+         from jsonb_to_recordset(?::jsonb) as v(seq int, status text, reason text, entry_id text)
+        where l.import_id = ? and l.seq = v.seq`,
+      [JSON.stringify(lines.map((l) => ({ seq: l.seq, status: l.status, reason: l.reason, entry_id: l.entryId ?? null }))), importId],
+    );
   }
 }
 

@@ -43,6 +43,7 @@ export interface ImportView {
 export interface DryRunView {
   dryRun: true;
   format: StatementFormat;
+  atomic: boolean;
   lines: number;
   posted: number;
   duplicates: number;
@@ -50,7 +51,7 @@ export interface DryRunView {
   ignored: { line: number; reason: string }[];
   reconciliation: Reconciliation[];
   valuations: Valuation[];
-  /** What would be posted, line by line (status posted, duplicate or rejected). */
+  /** What would be posted, line by line (status posted, duplicate, rejected or, atomic, not_posted). */
   items: ImportLine[];
 }
 
@@ -88,10 +89,17 @@ export class ImportService {
       throw err;
     });
     const lines = await mapStatement(em, portfolioId, parsed);
-    if (opts.dryRun) return this.dryRun(portfolio, lines, parsed.lines, opts.format, actor);
+    if (opts.dryRun) return this.dryRun(portfolio, lines, parsed.lines, opts, actor);
 
     const importId = uuidv7();
     const operationId = importWorkflowId(importId);
+    // The run first, then the rows: a stored import always has its run (whose first step waits until the rows are
+    // visible). If the process dies in between, the run gives up after a few minutes and nothing was stored.
+    const input: ImportInput = { importId, portfolioId, atomic: opts.atomic };
+    await this.client.workflow.start('importStatement', {
+      workflowId: operationId, taskQueue: this.opts.taskQueue, args: [input],
+      typedSearchAttributes: operationAttributes('import', { portfolio: portfolioId }),
+    });
     await this.orm.em.fork().transactional(async (tx) => {
       await tx.execute(
         `insert into imports (id, portfolio_id, format, atomic, status, file_sha256, actor, operation_id, lines) values (?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
@@ -103,31 +111,26 @@ export class ImportService {
         details: { format: opts.format, atomic: opts.atomic, lines: parsed.lines, records: parsed.records.length, operationId },
       });
     });
-    const input: ImportInput = { importId, portfolioId, atomic: opts.atomic };
-    try {
-      await this.client.workflow.start('importStatement', {
-        workflowId: operationId, taskQueue: this.opts.taskQueue, args: [input],
-        typedSearchAttributes: operationAttributes('import', { portfolio: portfolioId }),
-      });
-    } catch (err) {
-      await this.orm.em.fork().execute(`update imports set status = 'failed', error = 'the import could not be started; send the file again' where id = ?`, [importId]);
-      throw err;
-    }
     return { importId, operationId };
   }
 
   /** Posts and reconciles inside a transaction, then rolls it back: exactly what a real import would do now. */
-  private async dryRun(portfolio: Awaited<ReturnType<typeof portfolioForPosting>>, lines: ImportLine[], total: number, format: StatementFormat, actor: string): Promise<DryRunView> {
+  private async dryRun(portfolio: Awaited<ReturnType<typeof portfolioForPosting>>, lines: ImportLine[], total: number, opts: ImportOptions, actor: string): Promise<DryRunView> {
     try {
       await this.orm.em.fork().transactional(async (em) => {
         const pending = lines.filter((l) => l.status === 'pending' && l.kind === 'activity');
         const outcomes = pending.length ? await postLines(em, this.ledger, portfolio, pending, { importId: 'dry-run', actor }) : [];
         const settled = new Map(pending.map((l, i) => [l, settle(l, outcomes[i]!)]));
-        const after = lines.map((l) => settled.get(l) ?? l);
+        let after = lines.map((l) => settled.get(l) ?? l);
+        // Atomic: one refused line and nothing would post.
+        if (opts.atomic && after.some((l) => l.status === 'rejected')) {
+          after = after.map((l) => (l.status === 'rejected' || l.status === 'ignored' || l.kind !== 'activity' ? l
+            : { ...l, status: 'not_posted', reason: 'not posted: the atomic import would be refused', entryId: null }));
+        }
         const { reconciliation, valuations } = await reconcile(em, after);
         const counts = countLines(after, total);
         throw new DryRunDone({
-          dryRun: true, format, lines: total, posted: counts.posted, duplicates: counts.duplicates,
+          dryRun: true, format: opts.format, atomic: opts.atomic, lines: total, posted: counts.posted, duplicates: counts.duplicates,
           rejected: problems(after, 'rejected'), ignored: problems(after, 'ignored'), reconciliation, valuations,
           items: after.filter((l) => l.kind === 'activity' && l.part >= 0),
         });

@@ -5,17 +5,17 @@ import { pgIso } from '../db/sql';
 import type { UnitTreeNode } from '../reports/charts';
 import { type ForkItem, type MergeItem, forkEfficiency, mergeOutcome } from '../reports/forks';
 import {
-  ENTRY_KIND_CLASS, type GrowthRow, type GrowthSummary, type KeySeries, PERIODS, type Period, type PeriodTotals,
-  type Scope, addDays, flowColumns, growthReport, isEntryClass, todayUtc,
+  EARLIEST_REPORT_DAY, ENTRY_KIND_CLASS, type GrowthRow, type GrowthSummary, type KeySeries, PERIODS, type Period, type PeriodTotals,
+  type Scope, addDays, epochDay, flowColumns, growthRangeProblem, growthReport, growthSizeProblem, isEntryClass, todayUtc,
 } from '../reports/growth';
 import type { ExternalFlow } from '../reports/twr';
 
 export interface GrowthQuery {
   period: Period;
   by: Scope;
-  /** YYYY-MM-DD; default the portfolio's earliest entry date. */
+  /** YYYY-MM-DD, not before EARLIEST_REPORT_DAY; default the portfolio's earliest entry date (within EARLIEST_REPORT_DAY..to). */
   from?: string;
-  /** YYYY-MM-DD, inclusive; default today (UTC). */
+  /** YYYY-MM-DD, inclusive, not after today (UTC); default today. */
   to?: string;
 }
 
@@ -42,6 +42,9 @@ const ISO_US = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
 const ACCOUNT_NAMES: Record<string, string> = { gen: 'Gen-Acc', rev: 'Rev-Acc', com: 'Com-Acc' };
 const ACCOUNT_ORDER: Record<string, number> = { gen: 0, rev: 1, com: 2 };
 
+/** `day` moved into min..max (compared as days, not as text). */
+const clampDay = (day: string, min: string, max: string) =>
+  epochDay(day) < epochDay(min) ? min : epochDay(day) > epochDay(max) ? max : day;
 /** `?, ?, ?` for a list of bound values. */
 const marks = (values: readonly unknown[]) => values.map(() => '?').join(', ');
 /** 00:00 UTC of a day, as a bound timestamptz. */
@@ -110,9 +113,12 @@ export class ReportService {
     if (!PERIODS.includes(q.period)) throw new DomainError('ValidationError', 'unknown period', { path: 'query.period' });
     const em = this.orm.em.fork();
     const p = await this.portfolio(em, portfolioId);
-    const to = q.to ?? todayUtc(this.clock());
-    const from = q.from ?? p.firstDay ?? to;
-    if (from > to) throw new DomainError('ValidationError', `from ${from} is after to ${to}`, { path: 'query.from' });
+    const today = todayUtc(this.clock());
+    const to = q.to ?? today;
+    // By default from the first entry, but within EARLIEST_REPORT_DAY..to (earlier entries count in the first opening).
+    const from = q.from ?? clampDay(p.firstDay ?? to, EARLIEST_REPORT_DAY, to);
+    const invalid = growthRangeProblem({ from, to }, today);
+    if (invalid) throw new DomainError('ValidationError', invalid.message, { path: invalid.path });
 
     const cte = classifiedPostings(portfolioId, q.by);
     const start = startOfDay(from);
@@ -126,6 +132,9 @@ export class ReportService {
          from classified group by key`,
       [...cte.params, start],
     );
+    // The rows are counted before the per-period queries: a report too large is refused, not computed.
+    const tooLarge = growthSizeProblem({ from, to, period: q.period, by: q.by }, firsts.map((f) => f.first_day));
+    if (tooLarge) throw new DomainError('ValidationError', tooLarge.message, { path: tooLarge.path });
     const totals = await em.execute<{ key: string; period: string; class: string; amount: string; non_cash: string }[]>(
       `with ${cte.sql}
        select key, to_char(date_trunc('${q.period}', occurred_at at time zone 'UTC'), 'YYYY-MM-DD') as period, class,

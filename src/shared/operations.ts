@@ -24,17 +24,12 @@ export interface ImportResult {
   steps: StepRecord[];
 }
 
-/** Where an import's batches are: the last line (and part) a batch covered. */
-export interface LineCursor {
-  line: number;
-  part: number;
-}
-
 /** One batch of an import. */
 export interface BatchProgress {
   /** Lines in this batch's window (posted now, or settled before: a retried batch). */
   processed: number;
-  cursor: LineCursor;
+  /** The `seq` of the last line this batch covered: where the next one starts. */
+  cursor: number;
   remaining: number;
   firstLine: number | null;
   lastLine: number | null;

@@ -221,12 +221,15 @@ class FlexReader {
     requireUsd(a);
     const transactionId = value(a, 'transactionID');
     if (transactionId === undefined) throw new LineRejected('transactionID is missing: it is what makes a re-import post nothing twice');
+    // It becomes the entry's reference (at most 200 characters) and part of its key.
+    if (transactionId.length > 200) throw new LineRejected(`transactionID is ${transactionId.length} characters; at most 200 are allowed`);
     return { line, account: this.account(a), date: this.notFuture(dateFrom(a, dateNames)), transactionId };
   }
 
   private account(a: Attributes): string {
     const account = value(a, 'accountId') ?? this.statement.accountId;
     if (account === undefined) throw new LineRejected('accountId is missing (on the element and on its FlexStatement)');
+    if (account.length > 64) throw new LineRejected(`accountId is ${account.length} characters; at most 64 are allowed`);
     return account;
   }
 

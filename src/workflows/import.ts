@@ -1,4 +1,4 @@
-import { proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { BatchProgress, ImportInput, ImportResult, StepRecord } from '../shared/operations';
 import { progressQuery } from '../shared/queries';
@@ -18,11 +18,25 @@ const imports = proxyActivities<Activities>({
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 20, nonRetryableErrorTypes: BUSINESS_ERRORS },
 });
 
+/** The API starts the run, then commits the import: `begin` waits (a few minutes at most) for it to be visible. */
+const begin = proxyActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: BUSINESS_ERRORS },
+});
+
+/** Marking a failed import must happen: retried until it does. */
+const mustFinish = proxyActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
+});
+
 /**
  * Posts a stored statement's lines in batches (or, atomic, all in one
  * transaction), then records valuations, reconciles the statement balances
  * and emits `import.completed`. Progress: the `progress` query (the API's
- * operation view) and the run's current details in the Temporal UI.
+ * operation view) and the run's current details in the Temporal UI. A run
+ * that fails leaves its import `failed` with the reason; every batch it
+ * committed stays posted (and a new import of the file posts only the rest).
  */
 export async function importStatement(input: ImportInput): Promise<ImportResult> {
   const steps: StepRecord[] = [];
@@ -30,28 +44,40 @@ export async function importStatement(input: ImportInput): Promise<ImportResult>
   const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     const record: StepRecord = { name, status: 'running', at: new Date().toISOString() };
     steps.push(record);
-    const result = await fn();
-    record.status = 'completed';
-    return result;
+    try {
+      const result = await fn();
+      record.status = 'completed';
+      return result;
+    } catch (err) {
+      record.status = 'failed';
+      throw err;
+    }
   };
 
-  await step('begin', () => imports.importBegin(input.importId));
-  if (input.atomic) {
-    const r = await step('post every line (all or nothing)', () => imports.importPostAll(input.importId));
-    setCurrentDetails(r.committed ? 'every line posted' : `refused: ${r.rejected} line(s) rejected, nothing posted`);
-  } else {
-    let processed = 0;
-    let after: { line: number; part: number } | null = null;
-    for (;;) {
-      const r: BatchProgress = await imports.importPostBatch({ importId: input.importId, after, limit: IMPORT_BATCH_LINES });
-      processed += r.processed;
-      after = r.cursor;
-      if (r.processed > 0) steps.push({ name: `post lines ${r.firstLine}-${r.lastLine}`, status: 'completed', at: new Date().toISOString() });
-      setCurrentDetails(`${processed} activity line(s) processed, ${r.remaining} to go`);
-      if (r.remaining === 0 || r.processed === 0) break;
+  try {
+    await step('begin', () => begin.importBegin(input.importId));
+    if (input.atomic) {
+      const r = await step('post every line (all or nothing)', () => imports.importPostAll(input.importId));
+      setCurrentDetails(r.committed ? 'every line posted' : `refused: ${r.rejected} line(s) rejected, nothing posted`);
+    } else {
+      let processed = 0;
+      let after = 0;
+      for (;;) {
+        const r: BatchProgress = await imports.importPostBatch({ importId: input.importId, after, limit: IMPORT_BATCH_LINES });
+        processed += r.processed;
+        after = r.cursor;
+        if (r.processed > 0) steps.push({ name: `post lines ${r.firstLine}-${r.lastLine}`, status: 'completed', at: new Date().toISOString() });
+        setCurrentDetails(`${processed} activity line(s) processed, ${r.remaining} to go`);
+        if (r.remaining === 0 || r.processed === 0) break;
+      }
     }
+    const summary = await step('reconcile and finish', () => imports.importFinish(input.importId));
+    setCurrentDetails(`${summary.status}: ${summary.posted} posted, ${summary.duplicates} duplicate(s), ${summary.rejected} rejected, ${summary.ignored} ignored`);
+    return { status: summary.status, lines: summary.lines, posted: summary.posted, duplicates: summary.duplicates, rejected: summary.rejected, ignored: summary.ignored, steps };
+  } catch (err) {
+    const message = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+    await mustFinish.importFailed({ importId: input.importId, error: `the import stopped: ${message}` });
+    setCurrentDetails(`failed: ${message}`);
+    throw ApplicationFailure.nonRetryable(`the import stopped: ${message}`, 'ImportFailed');
   }
-  const summary = await step('reconcile and finish', () => imports.importFinish(input.importId));
-  setCurrentDetails(`${summary.status}: ${summary.posted} posted, ${summary.duplicates} duplicate(s), ${summary.rejected} rejected, ${summary.ignored} ignored`);
-  return { status: summary.status, lines: summary.lines, posted: summary.posted, duplicates: summary.duplicates, rejected: summary.rejected, ignored: summary.ignored, steps };
 }

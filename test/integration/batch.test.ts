@@ -133,6 +133,9 @@ describe('POST /v1/activity/batch', () => {
     const huge = await batch(Array.from({ length: 6000 }, (_, i) => ({ ...item, idempotencyKey: `h${i}`, note: 'n'.repeat(1000) })));
     expect(huge.status).toBe(413);
     expect(huge.body.detail).toBe('the request body is larger than 5 MiB');
+    const lone = await api.call('POST', '/v1/activity/batch', { raw: JSON.stringify({ items: [{ ...item, note: 'x' }] }).replace('"x"', '"\\ud800"'), headers: { 'content-type': 'application/json' } });
+    expect(lone.status).toBe(400);
+    expect(await sql('select 1 from journal_entries where idempotency_key = ?', [`activity:${p.gen}:k`])).toHaveLength(0);
     expect((await batch([item], false, api.keys.viewer)).status).toBe(403);
     expect((await batch([item], false, null)).status).toBe(401);
   });

@@ -1,3 +1,9 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp } from '../../src/api/app';
+import { buildServices } from '../../src/bootstrap';
+import type { Logger } from '../../src/infra/logger';
+import { EXPORT_LIMITS, type ExportLimits, ExportService } from '../../src/services/exports';
 import { type ProtocolStack, startProtocolStack } from '../support/stack';
 
 let stack: ProtocolStack;
@@ -33,6 +39,66 @@ const activity = async (accountId: string, type: string, amount: string, referen
   expect(res.status).toBe(201);
   return res.body.entryId as string;
 };
+
+/** Sessions other than this query's with a transaction open (the test's API and worker are idle otherwise). */
+const inTransaction = async () => {
+  const [row] = await stack.db.orm.em.fork().execute<{ n: string }[]>(
+    `select count(*) as n from pg_stat_activity
+      where datname = current_database() and pid <> pg_backend_pid() and xact_start is not null`,
+  );
+  return Number(row!.n);
+};
+/** Polls `probe` (every 100 ms, up to 5 s) until it gives `want`; gives its last value. */
+async function eventually<T>(probe: () => Promise<T>, want: T): Promise<T> {
+  for (let i = 0; i < 50; i++) {
+    const got = await probe();
+    if (got === want) return got;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return probe();
+}
+/** Pool connections checked out (by the API, the worker and the tests, which share the pool). */
+const poolInUse = () => (stack.db.orm.em.getConnection().getKnex().client as { pool: { numUsed(): number } }).pool.numUsed();
+
+/** A download opened and left unread (or read on later): the response as soon as its status is in. */
+const download = (url: string, path: string, signal?: AbortSignal) =>
+  fetch(`${url}${path}`, { headers: { authorization: `Bearer ${api.keys.viewer}` }, signal });
+
+/** Reads a body to its end; rejects when the server breaks the connection. */
+async function readToEnd(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<number> {
+  let bytes = 0;
+  for (let r = await reader.read(); !r.done; r = await reader.read()) bytes += r.value.length;
+  return bytes;
+}
+
+interface LogLine { level: string; msg: string; fields?: Record<string, unknown> }
+
+/**
+ * A second API over the same database and keys, with its own export service
+ * (`limits`) and a logger that keeps its lines: to see what an export's
+ * failure logs, and to make its timeouts short.
+ */
+async function captureApi(limits: Partial<ExportLimits>) {
+  const lines: LogLine[] = [];
+  const at = (level: string) => (msg: string, fields?: Record<string, unknown>) => void lines.push({ level, msg, fields });
+  const log: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => log };
+  const services = buildServices(stack.db.orm, api.temporal, { taskQueue: stack.queue });
+  const app = createApp({ ...services, exports: new ExportService(stack.db.orm, limits), log, readiness: async () => ({ postgres: true, temporal: true }) });
+  // Where the route helper finds the app's logger (createApp may set it too).
+  app.locals.log ??= log;
+  const server = await new Promise<Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    lines,
+    errors: () => lines.filter((l) => l.level === 'error'),
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
 
 const entryIdsOf = async (portfolioId: string) =>
   (await stack.db.orm.em.fork().execute<{ id: string }[]>('select id from journal_entries where portfolio_id = ? order by id', [portfolioId])).map((r) => r.id);
@@ -218,18 +284,7 @@ describe('GET /v1/portfolios/:id/export', () => {
     });
 
     it('ends its snapshot transaction when the client leaves mid-export', async () => {
-      // Sessions other than this query's with a transaction open (the test's API and worker are idle otherwise).
-      const inTransaction = async () => {
-        const [row] = await stack.db.orm.em.fork().execute<{ n: string }[]>(
-          `select count(*) as n from pg_stat_activity
-            where datname = current_database() and pid <> pg_backend_pid() and xact_start is not null`,
-        );
-        return Number(row!.n);
-      };
-      const until = async (want: number) => {
-        for (let i = 0; i < 50 && (await inTransaction()) !== want; i++) await new Promise((r) => setTimeout(r, 100));
-        return inTransaction();
-      };
+      const until = (want: number) => eventually(inTransaction, want);
       const abort = new AbortController();
       const res = await fetch(`${api.url}/v1/portfolios/${big.id}/export`, { headers: { authorization: `Bearer ${api.keys.viewer}` }, signal: abort.signal });
       await res.body!.getReader().read();
@@ -237,6 +292,101 @@ describe('GET /v1/portfolios/:id/export', () => {
       expect(await until(1)).toBe(1);
       abort.abort();
       expect(await until(0)).toBe(0);
+    });
+
+    it(`streams at most ${EXPORT_LIMITS.concurrent} exports at once: one more is refused with 503 and Retry-After until one ends`, async () => {
+      expect(EXPORT_LIMITS.concurrent).toBe(2);
+      const held = [new AbortController(), new AbortController()];
+      // Both started (their status is in) and left unread: each waits for its client, holding its slot.
+      for (const c of held) expect((await download(api.url, `/v1/portfolios/${big.id}/export`, c.signal)).status).toBe(200);
+      expect(await inTransaction()).toBe(2);
+
+      for (const path of [`/v1/portfolios/${p.id}/export`, `/v1/accounts/${p.gen}/entries?format=csv`]) {
+        const refused = await api.call('GET', path, { key: api.keys.viewer });
+        expect(refused.status).toBe(503);
+        expect(refused.headers.get('retry-after')).toBe(String(EXPORT_LIMITS.retryAfterSeconds));
+        expect(refused.headers.get('content-type')).toContain('application/problem+json');
+        expect(refused.headers.get('content-disposition')).toBeNull();
+        expect(refused.body).toEqual({
+          type: 'about:blank', title: 'Service Unavailable', status: 503, code: 'ExportsBusy', retryAfter: EXPORT_LIMITS.retryAfterSeconds,
+          detail: `2 exports are already running on this server; retry in ${EXPORT_LIMITS.retryAfterSeconds} seconds`,
+        });
+      }
+      // Not found is still not found, and other requests are served meanwhile.
+      expect((await api.call('GET', '/v1/portfolios/0190b6f0-0000-7000-8000-000000000000/export', { key: api.keys.viewer })).status).toBe(404);
+      expect((await api.call('GET', `/v1/accounts/${p.gen}`, { key: api.keys.viewer })).status).toBe(200);
+
+      // A client that leaves gives its slot back...
+      held[0]!.abort();
+      expect(await eventually(async () => (await api.call('GET', `/v1/portfolios/${p.id}/export`, { key: api.keys.viewer })).status, 200)).toBe(200);
+      // ...and so does an export that ends: one slot left, used again and again.
+      for (let i = 0; i < 3; i++) expect((await entriesCsv(p.gen)).records.length).toBeGreaterThan(0);
+      held[1]!.abort();
+      expect(await eventually(inTransaction, 0)).toBe(0);
+    });
+
+    describe('a failure after the first byte', () => {
+      let capture: Awaited<ReturnType<typeof captureApi>> | undefined;
+      afterEach(async () => {
+        await capture?.close();
+        capture = undefined;
+      });
+
+      it('a client that stops reading loses its snapshot to the idle timeout; the failure is logged with an error id and breaks the download', async () => {
+        capture = await captureApi({ idleInTransactionMs: 1000, concurrent: 1 });
+        const inUse = poolInUse();
+        const res = await download(capture.url, `/v1/portfolios/${big.id}/export`);
+        expect(res.status).toBe(200);
+        const reader = res.body!.getReader();
+        await reader.read();
+        expect(await inTransaction()).toBe(1);
+        // PostgreSQL ends the idle snapshot transaction (and its session) after a second.
+        expect(await eventually(inTransaction, 0)).toBe(0);
+        expect(capture.errors()).toEqual([]);
+
+        // Reading on: what was sent arrives, then the connection breaks instead of ending, so no truncated document passes for a whole one.
+        await expect(readToEnd(reader)).rejects.toThrow();
+        expect(capture.errors()).toEqual([{
+          level: 'error', msg: 'streamed response failed',
+          fields: {
+            errorId: expect.stringMatching(/^[0-9a-f-]{36}$/), method: 'GET', path: `/v1/portfolios/${big.id}/export`,
+            error: expect.stringMatching(/idle-in-transaction|terminat|connection/i),
+          },
+        }]);
+        // The slot and the pool connection are back.
+        expect(await eventually(async () => poolInUse(), inUse)).toBe(inUse);
+        const next = await download(capture.url, `/v1/accounts/${p.gen}/entries?format=csv`);
+        expect(next.status).toBe(200);
+        expect(await readToEnd(next.body!.getReader())).toBeGreaterThan(0);
+      });
+
+      it('aborts an export at its deadline, logged, its snapshot ended', async () => {
+        capture = await captureApi({ deadlineMs: 1500, concurrent: 1 });
+        const res = await download(capture.url, `/v1/portfolios/${big.id}/export`);
+        expect(res.status).toBe(200);
+        const reader = res.body!.getReader();
+        await reader.read();
+        expect(await inTransaction()).toBe(1);
+        // Left unread (the idle timeout is a minute): the deadline ends it.
+        expect(await eventually(inTransaction, 0)).toBe(0);
+        await expect(readToEnd(reader)).rejects.toThrow();
+        expect(capture.errors()).toEqual([{
+          level: 'error', msg: 'streamed response aborted at its deadline',
+          fields: { errorId: expect.any(String), method: 'GET', path: `/v1/portfolios/${big.id}/export`, error: expect.stringMatching(/abort/i) },
+        }]);
+        expect((await download(capture.url, `/v1/accounts/${p.gen}/entries?format=csv`)).status).toBe(200);
+      });
+
+      it('logs a client that leaves at debug level only', async () => {
+        capture = await captureApi({});
+        const abort = new AbortController();
+        const res = await download(capture.url, `/v1/portfolios/${big.id}/export`, abort.signal);
+        await res.body!.getReader().read();
+        abort.abort();
+        expect(await eventually(async () => capture!.lines.some((l) => l.msg === 'streamed response: the client went away'), true)).toBe(true);
+        expect(capture.errors()).toEqual([]);
+        expect(await eventually(inTransaction, 0)).toBe(0);
+      });
     });
 
     it('writes every posting of an account as CSV, in pages, with the running balance ending at the balance', async () => {

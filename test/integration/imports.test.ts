@@ -143,7 +143,17 @@ describe('statement imports', () => {
     expect(bad).toMatchObject({ status: 'failed', posted: 0 });
     expect(bad.error).toContain('nothing was posted');
     expect(bad.rejected.map((r: { line: number }) => r.line)).toEqual([3]);
+    expect(bad.pending).toBe(0);
+    const statuses = await sql<{ seq: number; status: string }>('select seq, status from import_lines where import_id = ? order by seq', [bad.id]);
+    expect(statuses.map((l) => l.status)).toEqual(['not_posted', 'rejected', 'not_posted']);
     expect(await entryCount(p.id)).toBe(before);
+    // A dry run of the same file says the same: nothing would post.
+    const dry = await upload(p.id, csv([
+      `2026-11-05,${p.gen},premium,1500.00,AT-1,`,
+      `2026-11-06,${p.com},withdrawal,10.00,AT-2,`,
+    ]), '?atomic=true&dryRun=true');
+    expect(dry.body).toMatchObject({ posted: 0, atomic: true });
+    expect(dry.body.items.map((i: { status: string }) => i.status)).toEqual(['not_posted', 'rejected']);
 
     const good = await importFile(p.id, csv([
       `2026-11-05,${p.gen},premium,1500.00,AT-1,`,
@@ -151,6 +161,33 @@ describe('statement imports', () => {
     ]), '?atomic=true');
     expect(good).toMatchObject({ status: 'completed', posted: 2 });
     expect((await h.account(p.gen)).balance).toBe('122400.00');
+  });
+
+  it('keys a line by its account, not by how the file names it: mapping a broker id later posts nothing twice', async () => {
+    const p = await portfolio();
+    const first = await importFile(p.id, csv([`2026-11-05,${p.gen},premium,700.00,MAP-1,`, `2026-11-06,${p.gen},fee,1.05,MAP-2,`]));
+    expect(first.posted).toBe(2);
+    await mapBrokerIds(p);
+    const again = await importFile(p.id, csv([`2026-11-05,U7410021,premium,700.00,MAP-1,`, `2026-11-06,U7410021,fee,1.05,MAP-2,`]));
+    expect(again).toMatchObject({ posted: 0, duplicates: 2 });
+    expect((await h.account(p.gen)).balance).toBe('120698.95');
+
+    // The same broker account id in another portfolio is another account: its lines post there.
+    const other = await portfolio();
+    await mapBrokerIds(other);
+    const theirs = await importFile(other.id, csv([`2026-11-05,U7410021,premium,700.00,MAP-1,`]));
+    expect(theirs).toMatchObject({ posted: 1, duplicates: 0 });
+  });
+
+  it('reads a Flex Query written on one line: every record is stored and posted', async () => {
+    const p = await portfolio();
+    await mapBrokerIds(p);
+    const oneLine = example('ibkr-flex-november.xml').replace(/>\s+</g, '><');
+    expect(oneLine.split('\n').filter((l) => l.trim()).length).toBeLessThanOrEqual(2);
+    const res = await importFile(p.id, oneLine, '', 'application/xml');
+    expect(res).toMatchObject({ status: 'completed', rejected: [] });
+    expect(res.posted).toBe(21);
+    expect(res.reconciliation[0].difference).toBe('0.00');
   });
 
   it('dry run: answers what would be posted and stores nothing', async () => {

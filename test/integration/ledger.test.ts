@@ -97,6 +97,18 @@ describe('database-level invariants', () => {
     ).rejects.toThrow(/unbalanced/);
   });
 
+  it('refuses a posting added later to a balanced entry, and accepts a balanced one written in one statement', async () => {
+    const { p, gen, rev } = await newPortfolio();
+    const entry = '0190b6f0-0000-7000-8000-00000000000b';
+    await db.orm.em.fork().transactional(async (em) => {
+      await em.execute(`insert into journal_entries (id, portfolio_id, idempotency_key, kind, actor, occurred_at) values (?, ?, 'hand-2', 'x', 'test', now())`, [entry, p.id]);
+      await em.execute(`insert into postings (entry_id, account_id, bucket, amount) values (?, ?, 'cash', 5), (?, ?, 'cash', -5)`, [entry, gen.id, entry, rev.id]);
+    });
+    await expect(
+      db.orm.em.fork().execute(`insert into postings (entry_id, account_id, bucket, amount) values (?, ?, 'cash', 1)`, [entry, gen.id]),
+    ).rejects.toThrow(/unbalanced by 1/);
+  });
+
   it('keeps postings and the audit log append-only', async () => {
     const em = db.orm.em.fork();
     await expect(em.execute('update postings set amount = amount + 1')).rejects.toThrow(/append-only/);

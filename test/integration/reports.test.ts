@@ -1,5 +1,5 @@
 import { Dec } from '../../src/domain/money';
-import { GROWTH_COLUMNS, PERIODS, SCOPES, addDays, periodStartOf, todayUtc } from '../../src/reports/growth';
+import { EARLIEST_REPORT_DAY, GROWTH_COLUMNS, PERIODS, SCOPES, addDays, periodCount, periodStartOf, todayUtc } from '../../src/reports/growth';
 import { type ProtocolStack, startProtocolStack } from '../support/stack';
 
 let stack: ProtocolStack;
@@ -271,8 +271,84 @@ describe('validation', () => {
     expect((await growth(p.id, '', null)).status).toBe(401);
   });
 
-  it('describes the endpoints in /openapi.json', async () => {
-    const doc = await fetch(`${api.url}/openapi.json`).then((r) => r.json()) as { paths: Record<string, unknown> };
+  it('refuses a to after today and a from before the earliest day at once, without computing anything', async () => {
+    const p = await portfolio('100000.00', today);
+    for (const query of ['period=week&to=9999-12-31', 'period=month&by=account&to=9999-12-31', 'period=year&by=account&from=2000-01-01&to=2999-12-31']) {
+      const started = Date.now();
+      const res = await growth(p.id, query);
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect([query, res.status, res.body.errors]).toEqual([query, 400, [{ path: 'query.to', message: `to ${new URLSearchParams(query).get('to')} is after today (${today}, UTC)` }]]);
+    }
+    const tomorrow = addDays(today, 1);
+    expect((await growth(p.id, `to=${tomorrow}`)).body.errors).toEqual([{ path: 'query.to', message: `to ${tomorrow} is after today (${today}, UTC)` }]);
+    const early = await growth(p.id, `from=1999-12-31&to=${today}`);
+    expect(early.status).toBe(400);
+    expect(early.body.errors).toEqual([{ path: 'query.from', message: `from 1999-12-31 is before ${EARLIEST_REPORT_DAY}, the earliest day the report covers` }]);
+    expect((await growth(p.id, `from=${today}&to=${today}`)).status).toBe(200);
+  });
+
+  it('starts the default range at the earliest day when the first entry is earlier, counting older entries in the opening', async () => {
+    const p = await portfolio('100000.00', '1995-06-01');
+    await activity(p.gen, 'premium', '1000.00', '2000-03-15');
+    const res = await growth(p.id, 'period=year');
+    expect(res.status).toBe(200);
+    expect(res.body.from).toBe(EARLIEST_REPORT_DAY);
+    expect(res.body.rows[0]).toMatchObject({ periodStart: EARLIEST_REPORT_DAY, opening: '100000.00', income: '1000.00', closing: '101000.00' });
+    expect(res.body.rows).toHaveLength(periodCount(EARLIEST_REPORT_DAY, today, 'year'));
+  });
+
+  it('refuses a report of more than 50,000 rows, and answers the same data by a longer period', async () => {
+    // 3 accounts of the root unit and 40 more units with a Gen-Acc each, all with entries since the first week of 2000.
+    const p = await portfolio('100000.00', '2000-01-03');
+    const em = stack.db.orm.em.fork();
+    const [external] = await em.execute<{ id: string }[]>(`select id from accounts where portfolio_id = ? and type = 'external'`, [p.id]);
+    await em.execute(
+      `with u as (
+         insert into units (id, portfolio_id, parent_unit_id, kind) select gen_random_uuid(), ?, ?, 'forked' from generate_series(1, 40) returning id
+       ), a as (
+         insert into accounts (id, portfolio_id, unit_id, type, cash) select gen_random_uuid(), ?, u.id, 'gen', 100 from u returning id
+       ), e as (
+         insert into journal_entries (id, portfolio_id, idempotency_key, kind, actor, occurred_at)
+         values (gen_random_uuid(), ?, ?, 'deposit', 'test', '2000-01-04T12:00:00Z') returning id
+       )
+       insert into postings (entry_id, account_id, bucket, amount)
+       select e.id, a.id, 'cash', 100 from e, a union all select e.id, ?, 'cash', -4000 from e`,
+      [p.id, p.rootUnitId, p.id, p.id, `reports-many-${p.id}`, external!.id],
+    );
+    await em.execute('update accounts set cash = cash - 4000 where id = ?', [external!.id]);
+
+    const weeks = periodCount('2000-01-03', today, 'week');
+    const started = Date.now();
+    const tooLarge = await growth(p.id, 'period=week&by=account');
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(tooLarge.status).toBe(400);
+    expect(tooLarge.body.errors).toEqual([{
+      path: 'query',
+      message: `the report would have ${(43 * weeks).toLocaleString('en-US')} rows (up to ${weeks.toLocaleString('en-US')} weeks for each of 43 accounts), `
+        + 'more than the limit of 50,000: use a longer period, fewer keys (by=portfolio) or a shorter range (from, to)',
+    }]);
+    expect((await growth(p.id, 'period=week&by=unit&format=csv')).status).toBe(400);
+
+    const byYear = await growth(p.id, 'period=year&by=account');
+    expect(byYear.status).toBe(200);
+    expect(byYear.body.rows).toHaveLength(43 * periodCount('2000-01-03', today, 'year'));
+    const portfolioWeeks = await growth(p.id, 'period=week&by=portfolio');
+    expect(portfolioWeeks.status).toBe(200);
+    expect(portfolioWeeks.body.rows).toHaveLength(weeks);
+    expect(portfolioWeeks.body.rows.at(-1).closing).toBe('104000.00');
+    expect((await growth(p.id, `period=week&by=account&from=${addDays(today, -365)}`)).status).toBe(200);
+  });
+
+  it('describes the endpoints in /openapi.json, with their CSV and SVG bodies', async () => {
+    type Responses = Record<string, { content?: Record<string, { schema: unknown }> }>;
+    const doc = await fetch(`${api.url}/openapi.json`).then((r) => r.json()) as { paths: Record<string, { get: { responses: Responses } }> };
     for (const path of ['growth', 'forks', 'merges', 'tree']) expect(doc.paths).toHaveProperty([`/v1/portfolios/{id}/reports/${path}`]);
+    const ok = (path: string) => doc.paths[path]!.get.responses['200']!.content!;
+    expect(Object.keys(ok('/v1/portfolios/{id}/reports/growth'))).toEqual(['application/json', 'text/csv', 'image/svg+xml']);
+    expect(ok('/v1/portfolios/{id}/reports/growth')['application/json']!.schema).toEqual({ $ref: '#/components/schemas/GrowthReport' });
+    expect(ok('/v1/portfolios/{id}/reports/growth')['text/csv']!.schema).toEqual({ type: 'string' });
+    expect(Object.keys(ok('/v1/portfolios/{id}/reports/tree'))).toEqual(['application/json', 'image/svg+xml']);
+    expect(Object.keys(ok('/v1/portfolios/{id}/reports/forks'))).toEqual(['application/json']);
+    expect(Object.keys(ok('/v1/accounts/{id}/entries'))).toEqual(['application/json', 'text/csv']);
   });
 });

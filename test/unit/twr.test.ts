@@ -1,5 +1,8 @@
 import { Dec } from '../../src/domain/money';
-import { GROWTH_COLUMNS, type KeySeries, growthCsv, growthReport, periodSlots, periodStartOf } from '../../src/reports/growth';
+import {
+  EARLIEST_REPORT_DAY, GROWTH_COLUMNS, type KeySeries, MAX_GROWTH_ROWS, PERIODS, addDays, epochDay, growthCsv, growthRangeProblem, growthReport,
+  growthSizeProblem, periodCount, periodSlots, periodStartOf,
+} from '../../src/reports/growth';
 import { annualize, formatRatio, timeWeightedReturn, twrOfMovements } from '../../src/reports/twr';
 
 const d = (v: string | number) => new Dec(v);
@@ -106,6 +109,63 @@ describe('growth periods (UTC)', () => {
       { start: '2026-02-01', periodStart: '2026-02-01', periodEnd: '2026-02-28' },
       { start: '2026-03-01', periodStart: '2026-03-01', periodEnd: '2026-03-10' },
     ]);
+  });
+});
+
+describe('growth period arithmetic', () => {
+  it('compares days as numbers: the periods of year 9999 end, though the next start sorts before them as text', () => {
+    expect('+010000-01-03' < '9999-12-31').toBe(true); // why text order cannot stop the loop
+    expect(epochDay('1970-01-02')).toBe(1);
+    expect(epochDay('+010000-01-03')).toBeGreaterThan(epochDay('9999-12-31'));
+    expect(periodSlots('9999-12-20', '9999-12-31', 'week').map((s) => s.start)).toEqual(['9999-12-20', '9999-12-27']);
+    expect(periodSlots('9999-11-15', '9999-12-31', 'month').map((s) => s.periodEnd)).toEqual(['9999-11-30', '9999-12-31']);
+  });
+
+  it('counts the periods of a range without listing them, as many as periodSlots lists', () => {
+    for (const period of PERIODS) {
+      for (const [from, to] of [['2026-01-15', '2026-03-10'], ['2000-01-01', '2026-11-29'], ['2024-12-30', '2025-01-05'], ['2025-02-28', '2025-02-28'], ['2023-06-30', '2027-04-01']]) {
+        expect([period, from, to, periodCount(from!, to!, period)]).toEqual([period, from, to, periodSlots(from!, to!, period).length]);
+      }
+      expect(periodCount('2026-03-10', '2026-03-09', period)).toBe(0);
+    }
+    expect(periodCount('2000-01-01', '9999-12-31', 'week')).toBe(Math.floor((epochDay('9999-12-31') - epochDay('1999-12-27')) / 7) + 1);
+  });
+});
+
+describe('growth limits', () => {
+  const today = '2026-11-29';
+
+  it('accepts from..to within the earliest day and today', () => {
+    expect(growthRangeProblem({ from: EARLIEST_REPORT_DAY, to: today }, today)).toBeNull();
+    expect(growthRangeProblem({ from: today, to: today }, today)).toBeNull();
+  });
+
+  it('refuses to after today, from before the earliest day, and from after to', () => {
+    expect(growthRangeProblem({ from: '2026-01-01', to: '9999-12-31' }, today)).toEqual({ path: 'query.to', message: 'to 9999-12-31 is after today (2026-11-29, UTC)' });
+    expect(growthRangeProblem({ from: '2026-01-01', to: addDays(today, 1) }, today)?.path).toBe('query.to');
+    expect(growthRangeProblem({ from: addDays(EARLIEST_REPORT_DAY, -1), to: today }, today)).toEqual({
+      path: 'query.from', message: `from 1999-12-31 is before ${EARLIEST_REPORT_DAY}, the earliest day the report covers`,
+    });
+    expect(growthRangeProblem({ from: EARLIEST_REPORT_DAY, to: '1999-06-30' }, today)).toEqual({
+      path: 'query.to', message: `to 1999-06-30 is before ${EARLIEST_REPORT_DAY}, the earliest day the report covers`,
+    });
+    expect(growthRangeProblem({ from: '2026-06-02', to: '2026-06-01' }, today)).toEqual({ path: 'query.from', message: 'from 2026-06-02 is after to 2026-06-01' });
+    expect(growthRangeProblem({ from: '+010000-01-01', to: today }, today)?.path).toBe('query.from');
+  });
+
+  it('counts each key from its first entry, and refuses more than MAX_GROWTH_ROWS rows', () => {
+    const range = { from: EARLIEST_REPORT_DAY, to: today, period: 'week' as const, by: 'account' as const };
+    const weeks = periodCount(EARLIEST_REPORT_DAY, today, 'week');
+    const keys = Math.floor(MAX_GROWTH_ROWS / weeks);
+    expect(growthSizeProblem(range, Array<string>(keys).fill('1990-01-01'))).toBeNull();
+    // Keys that start late, or after `to`, add fewer rows or none.
+    expect(growthSizeProblem(range, [...Array<string>(keys).fill('1990-01-01'), ...Array<string>(100).fill(today), '2027-01-01'])).toBeNull();
+    expect(growthSizeProblem(range, Array<string>(keys + 1).fill('2000-01-01'))).toEqual({
+      path: 'query',
+      message: `the report would have ${((keys + 1) * weeks).toLocaleString('en-US')} rows (up to ${weeks.toLocaleString('en-US')} weeks for each of ${keys + 1} accounts), `
+        + 'more than the limit of 50,000: use a longer period, fewer keys (by=portfolio) or a shorter range (from, to)',
+    });
+    expect(growthSizeProblem({ ...range, period: 'month' }, Array<string>(keys + 1).fill('2000-01-01'))).toBeNull();
   });
 });
 

@@ -52,7 +52,13 @@ export function accountRoutes(router: Router, registry: OpenAPIRegistry, deps: A
     summary: 'Postings of an account, newest first (?format=csv: all of them, oldest first, with the running balance, streamed)',
     params: idParams,
     query: EntriesQuery,
-    responses: { 200: { description: 'A page of postings (or, with format=csv, text/csv)', schema: Entries } },
+    responses: {
+      200: {
+        description: 'A page of postings (application/json), or with format=csv every posting as text/csv, an attachment',
+        schema: Entries,
+        mediaTypes: ['application/json', 'text/csv'],
+      },
+    },
     handler: async ({ params, query }) => {
       if (query.format === 'csv') {
         return {

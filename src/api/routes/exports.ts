@@ -44,7 +44,10 @@ export function exportRoutes(router: Router, registry: OpenAPIRegistry, deps: Ap
     method: 'get', path: '/v1/portfolios/:id/export', role: 'viewer',
     summary: 'The whole portfolio as one JSON document (tree, accounts, every journal entry with its postings, records), streamed',
     params: idParams,
-    responses: { 200: { description: 'The export, as an attachment', schema: PortfolioExport } },
+    responses: {
+      200: { description: 'The export, as an attachment', schema: PortfolioExport },
+      503: { description: 'As many exports as the server allows at once are running: retry after the Retry-After seconds (problem code ExportsBusy)' },
+    },
     handler: async ({ params }) => ({
       status: 200,
       stream: await deps.exports.portfolioJson(params.id),

@@ -3,13 +3,16 @@ import type { Router } from 'express';
 import { z } from 'zod';
 import { renderGrowthChart, renderUnitTree } from '../../reports/charts';
 import { MIN_DAYS_TO_ANNUALIZE } from '../../reports/forks';
-import { PERIODS, SCOPES, growthCsv } from '../../reports/growth';
+import { EARLIEST_REPORT_DAY, MAX_GROWTH_ROWS, PERIODS, SCOPES, growthCsv } from '../../reports/growth';
 import type { AppDeps } from '../app';
 import { defineRoute } from '../route';
 import { idParams } from '../schemas';
 
 const SVG = 'image/svg+xml';
 const CSV = 'text/csv; charset=utf-8';
+/** The media types a response is documented with in /openapi.json (the CSV is sent with `; charset=utf-8`). */
+const JSON_TYPE = 'application/json';
+const CSV_TYPE = 'text/csv';
 
 const amount = z.string().openapi({ example: '120000.00' });
 const signed = (description: string) => z.string().openapi({ example: '-2500.00', description });
@@ -22,8 +25,11 @@ const GrowthQuery = z.object({
   by: z.enum(SCOPES).default('portfolio').openapi({
     description: 'portfolio: every account but the external one (holding included); unit: each unit (Gen/Rev/Com); account: each unit account.',
   }),
-  from: day.optional().openapi({ description: "YYYY-MM-DD; default the portfolio's earliest entry date." }),
-  to: day.optional().openapi({ description: 'YYYY-MM-DD, inclusive; default today (UTC). Not before from.' }),
+  from: day.optional().openapi({
+    description: `YYYY-MM-DD, not before ${EARLIEST_REPORT_DAY} (entries before it count in the first opening balance); `
+      + `default the portfolio's earliest entry date, or ${EARLIEST_REPORT_DAY} when that is earlier.`,
+  }),
+  to: day.optional().openapi({ description: `YYYY-MM-DD, inclusive, within ${EARLIEST_REPORT_DAY}..today (UTC) and not before from; default today.` }),
   format: z.enum(['json', 'csv', 'svg']).default('json').openapi({ description: 'csv: the rows with a header line; svg: the closing balance per period per key.' }),
 });
 
@@ -118,7 +124,14 @@ export function reportRoutes(router: Router, registry: OpenAPIRegistry, deps: Ap
     method: 'get', path: '/v1/portfolios/:id/reports/growth', role: 'viewer',
     summary: 'Growth per period: opening, deposits, withdrawals, income, costs, forks, merges, closing, reinvested, TWR, valuation (?format=csv|svg)',
     params: idParams, query: GrowthQuery,
-    responses: { 200: { description: 'Growth report (text/csv or image/svg+xml with ?format)', schema: GrowthReport } },
+    responses: {
+      200: {
+        description: `Growth report: application/json (format=json), text/csv (format=csv: a header line and the rows) or image/svg+xml (format=svg). `
+          + `Refused (400) over ${MAX_GROWTH_ROWS.toLocaleString('en-US')} rows (each key's periods from its first entry in from..to): use a longer period, by=portfolio or a shorter range.`,
+        schema: GrowthReport,
+        mediaTypes: [JSON_TYPE, CSV_TYPE, SVG],
+      },
+    },
     handler: async ({ params, query }) => {
       const { format, ...q } = query;
       const { portfolioName, ...report } = await deps.reports.growth(params.id, q);
@@ -152,7 +165,9 @@ export function reportRoutes(router: Router, registry: OpenAPIRegistry, deps: Ap
     summary: "The unit tree with each unit's Gen/Rev/Com balances (?format=svg draws it)",
     params: idParams,
     query: z.object({ format: z.enum(['json', 'svg']).default('json') }),
-    responses: { 200: { description: 'The root unit, its children nested (image/svg+xml with ?format=svg)', schema: UnitTreeNode } },
+    responses: {
+      200: { description: 'The root unit, its children nested: application/json, or image/svg+xml with format=svg', schema: UnitTreeNode, mediaTypes: [JSON_TYPE, SVG] },
+    },
     handler: async ({ params, query }) => {
       const { portfolioName, root } = await deps.reports.tree(params.id);
       if (query.format === 'svg') return { status: 200, body: renderUnitTree([root], `${portfolioName}: units`), contentType: SVG };

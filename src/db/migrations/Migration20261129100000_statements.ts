@@ -2,9 +2,11 @@ import { Migration } from '@mikro-orm/migrations';
 
 /**
  * Broker statements (docs/domain.md section 9): the broker's id and a label
- * on accounts, statement imports and their lines, and valuations (a broker's
- * net liquidation value per account and date: shown beside the realized
- * balance, never posted).
+ * on accounts, statement imports and their lines (`seq` is the record's
+ * order in the file; `line` and `part` say where it came from), and
+ * valuations (a broker's net liquidation value per account and date: shown
+ * beside the realized balance, never posted). Entries are checked balanced
+ * once per statement instead of once per posting row.
  */
 export class Migration20261129100000_statements extends Migration {
   override async up(): Promise<void> {
@@ -35,6 +37,7 @@ create index imports_portfolio_idx on imports(portfolio_id, created_at desc);
 
 create table import_lines (
   import_id uuid not null references imports(id),
+  seq int not null,
   line int not null,
   part smallint not null default 0,
   kind varchar(20) not null check (kind in ('activity','statement_balance','valuation')),
@@ -45,12 +48,30 @@ create table import_lines (
   idempotency_key varchar(300),
   reference varchar(200),
   note varchar(1000),
-  status varchar(20) not null check (status in ('pending','posted','duplicate','rejected','ignored','recorded')),
+  status varchar(20) not null check (status in ('pending','posted','duplicate','rejected','ignored','recorded','not_posted')),
   reason text,
   entry_id uuid,
-  primary key (import_id, line, part)
+  primary key (import_id, seq)
 );
-create index import_lines_pending_idx on import_lines(import_id, line, part) where status = 'pending';
+
+-- Every entry balances: checked at the end of each statement that inserts
+-- postings, over all the postings of every entry it touched (a later
+-- statement adding to an entry is checked again, over the whole entry). One
+-- aggregate per statement instead of one trigger call per posting row.
+drop trigger postings_balanced on postings;
+create function postings_statement_balanced() returns trigger language plpgsql as $$
+declare bad record;
+begin
+  select p.entry_id, sum(p.amount) as total into bad
+    from postings p where p.entry_id in (select distinct entry_id from inserted)
+   group by p.entry_id having sum(p.amount) <> 0 limit 1;
+  if found then
+    raise exception 'journal entry % is unbalanced by %', bad.entry_id, bad.total using errcode = '23514';
+  end if;
+  return null;
+end $$;
+create trigger postings_balanced after insert on postings
+  referencing new table as inserted for each statement execute function postings_statement_balanced();
 
 create table valuations (
   account_id uuid not null references accounts(id),
@@ -66,6 +87,10 @@ create table valuations (
   override async down(): Promise<void> {
     this.addSql(`
 drop table if exists valuations;
+drop trigger if exists postings_balanced on postings;
+drop function if exists postings_statement_balanced();
+create constraint trigger postings_balanced after insert on postings
+  deferrable initially deferred for each row execute function postings_entry_balanced();
 drop table if exists import_lines;
 drop table if exists imports;
 drop index if exists accounts_broker_account_unique;
