@@ -54,6 +54,17 @@ export interface PostRequest {
   reversesEntryId?: string;
 }
 
+/**
+ * Audits a multi-entry call with one row per portfolio (listing every entry)
+ * instead of one row per entry: a batch or an import batch is one write.
+ */
+export interface BatchAudit {
+  action: string;
+  targetType: string;
+  targetId?: string;
+  details?: Record<string, unknown>;
+}
+
 export type BatchOutcome =
   | { status: 'posted' | 'duplicate'; entryId: string }
   | { status: 'rejected'; error: DomainError };
@@ -164,7 +175,7 @@ export class LedgerService {
    * others post. A key already taken, or taken earlier in the same call, is a
    * `duplicate` with the entry that holds it; nothing is posted twice.
    */
-  async postManyIn(em: EntityManager, reqs: readonly PostRequest[], opts: { atomic: boolean }): Promise<BatchOutcome[]> {
+  async postManyIn(em: EntityManager, reqs: readonly PostRequest[], opts: { atomic: boolean; auditAs?: BatchAudit }): Promise<BatchOutcome[]> {
     if (reqs.length === 0) return [];
     const state = await lockAccounts(em, reqs.flatMap((r) => r.accountIds));
     // Checked under the locks: a concurrent request with the same key has committed by now, or never will first.
@@ -196,7 +207,7 @@ export class LedgerService {
       outcomes[index] = { status: 'duplicate', entryId: (await this.findEntries(em, [key])).get(key)! };
       return outcomes;
     }
-    await writeEntries(em, planned, state);
+    await writeEntries(em, planned, state, opts.auditAs);
     return outcomes;
   }
 
@@ -324,8 +335,8 @@ async function claimKeys(em: EntityManager, planned: PlannedEntry[]): Promise<bo
   return rows.length === planned.length;
 }
 
-/** The postings, the cached balances (one statement) and one audit row per entry. */
-async function writeEntries(em: EntityManager, planned: PlannedEntry[], state: ReadonlyMap<string, LockedAccount>): Promise<void> {
+/** The postings, the cached balances (one statement) and the audit rows. */
+async function writeEntries(em: EntityManager, planned: PlannedEntry[], state: ReadonlyMap<string, LockedAccount>, auditAs?: BatchAudit): Promise<void> {
   await execBound(em,
     `insert into postings (entry_id, account_id, bucket, amount)
      select * from jsonb_to_recordset(?::jsonb) as x(entry_id uuid, account_id uuid, bucket text, amount numeric)`,
@@ -341,17 +352,32 @@ async function writeEntries(em: EntityManager, planned: PlannedEntry[], state: R
       [JSON.stringify(changed.map((a) => ({ id: a.id, ...Object.fromEntries(BUCKETS.map((b) => [b, formatMoney(a.buckets[b])])), base: formatMoney(a.baseBalance) })))],
     );
   }
-  await appendAuditMany(em, planned.map(({ req, entryId, legs: entryLegs }) => ({
-    actor: req.actor,
-    portfolioId: req.portfolioId,
-    action: req.audit?.action ?? 'ledger.entry.posted',
-    targetType: req.audit?.targetType ?? 'journal_entry',
-    targetId: req.audit?.targetId ?? entryId,
-    details: {
-      entryId, kind: req.kind, idempotencyKey: req.idempotencyKey, operationId: req.operationId,
-      legs: entryLegs.map((l) => ({ accountId: l.accountId, bucket: l.bucket, amount: formatMoney(l.amount) })),
-      ...req.audit?.details,
-    },
+  const entryDetails = ({ req, entryId, legs: entryLegs }: PlannedEntry) => ({
+    entryId, kind: req.kind, idempotencyKey: req.idempotencyKey, operationId: req.operationId,
+    legs: entryLegs.map((l) => ({ accountId: l.accountId, bucket: l.bucket, amount: formatMoney(l.amount) })),
+    ...req.audit?.details,
+  });
+  if (!auditAs) {
+    await appendAuditMany(em, planned.map((p) => ({
+      actor: p.req.actor,
+      portfolioId: p.req.portfolioId,
+      action: p.req.audit?.action ?? 'ledger.entry.posted',
+      targetType: p.req.audit?.targetType ?? 'journal_entry',
+      targetId: p.req.audit?.targetId ?? p.entryId,
+      details: entryDetails(p),
+    })));
+    return;
+  }
+  // One row per portfolio listing every entry it got, each with what its own row would have said.
+  const byPortfolio = new Map<string, PlannedEntry[]>();
+  for (const p of planned) byPortfolio.set(p.req.portfolioId, [...(byPortfolio.get(p.req.portfolioId) ?? []), p]);
+  await appendAuditMany(em, [...byPortfolio].map(([portfolioId, entries]) => ({
+    actor: entries[0]!.req.actor,
+    portfolioId,
+    action: auditAs.action,
+    targetType: auditAs.targetType,
+    targetId: auditAs.targetId,
+    details: { ...auditAs.details, entries: entries.map((p) => ({ action: p.req.audit?.action, ...entryDetails(p) })) },
   })));
 }
 

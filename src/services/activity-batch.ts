@@ -1,5 +1,6 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { execBound } from '../db/sql';
+import { v7 as uuidv7 } from 'uuid';
 import { DomainError } from '../domain/errors';
 import type { PortfolioSettings } from '../domain/settings';
 import { type BatchOutcome, type LedgerService, RETRYABLE_PG_CODES } from '../ledger/ledger';
@@ -120,14 +121,15 @@ export class ActivityBatchService {
     atomic: boolean,
     actor: string,
   ): Promise<BatchOutcome[] | RollBack> {
+    const batchId = uuidv7();
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.orm.em.fork().transactional(async (em) => {
           const reqs = group.map(({ item, scope, target }) =>
-            activityPost({ accountId: item.accountId, ...target, idempotencyKey: scope, userKey: item.idempotencyKey, actor }, item,
-              { details: { batch: true } }),
+            activityPost({ accountId: item.accountId, ...target, idempotencyKey: scope, userKey: item.idempotencyKey, actor }, item),
           );
-          const outcomes = await this.conflictsOf(em, group, await this.ledger.postManyIn(em, reqs, { atomic: false }));
+          const audit = { action: 'activity.batch.posted', targetType: 'activity_batch', targetId: batchId, details: { batchId } };
+          const outcomes = await this.conflictsOf(em, group, await this.ledger.postManyIn(em, reqs, { atomic: false, auditAs: audit }));
           if (atomic && outcomes.some((o) => o.status === 'rejected')) throw new RollBack(outcomes);
           const posted = outcomes.flatMap((o, k) => (o.status === 'posted' ? [{ scope: group[k]!.scope, request_hash: group[k]!.hash, response: { entryId: o.entryId } }] : []));
           if (posted.length) {

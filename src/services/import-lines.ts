@@ -163,7 +163,10 @@ export async function postLines(
       { action: `import.line.${l.type}`, details: { importId: ctx.importId, line: l.line } },
     ),
   );
-  return ledger.postManyIn(em, reqs, { atomic: false });
+  return ledger.postManyIn(em, reqs, {
+    atomic: false,
+    auditAs: { action: 'import.lines.posted', targetType: 'import', targetId: ctx.importId, details: { importId: ctx.importId } },
+  });
 }
 
 export async function portfolioForPosting(em: EntityManager, portfolioId: string): Promise<{ id: string; settings: PortfolioSettings; externalId: string }> {

@@ -43,8 +43,13 @@ describe('POST /v1/activity/batch', () => {
       }
       expect((await h.integrity(p.id)).ok).toBe(true);
     }
-    const audited = await sql<{ n: string }>(`select count(*) as n from audit_log where action in ('account.activity.premium', 'account.activity.fee') and details->>'batch' = 'true'`);
-    expect(Number(audited[0]!.n)).toBe(300);
+    // One audit row per portfolio for the batch, listing each of its entries with what its own row would have said.
+    const audited = await sql<{ portfolio_id: string; entry_id: string; action: string }>(
+      `select a.portfolio_id, e->>'entryId' as entry_id, e->>'action' as action
+         from audit_log a cross join jsonb_array_elements(a.details->'entries') e where a.action = 'activity.batch.posted'`);
+    expect(new Set(audited.map((r) => r.portfolio_id))).toEqual(new Set(ps.map((p) => p.id)));
+    expect(audited.map((r) => r.entry_id).sort()).toEqual(res.body.results.map((r: { entryId: string }) => r.entryId).sort());
+    expect(audited.filter((r) => r.action === 'account.activity.fee')).toHaveLength(30);
   });
 
   it('answers a repeated batch with duplicates and posts nothing new', async () => {
