@@ -102,6 +102,16 @@ async function main(): Promise<void> {
     await s.tasks.decide(buy.id, { decision: 'done', brokerReference: 'REC-3' }, 'recorder');
     await save('reinvest-manual-completed', manualRe);
 
+    // A statement import, and an atomic one refused (nothing posted).
+    const im = await s.portfolios.create({ name: 'h8', owner: 'h', initialCapital: money('300000.00'), template: 'moderate', openedAt: '2026-11-02' }, 'recorder');
+    const imGen = im.units[0]!.accounts.find((a) => a.type === 'gen')!.id;
+    const header = 'date,account,type,amount,reference,note';
+    const statement = [header, `2026-11-05,${imGen},premium,1500.00,R-1,`, `2026-11-06,${imGen},fee,1.05,R-2,`, `2026-11-27,${imGen},statement_balance,121498.95,,`];
+    const imported = await s.imports.create(im.id, statement.join('\n'), { format: 'csv', dryRun: false, atomic: false }, 'recorder');
+    await save('import-completed', (imported as { operationId: string }).operationId);
+    const refused = await s.imports.create(im.id, [header, `2026-11-07,${imGen},fee,999999.00,R-3,`].join('\n'), { format: 'csv', dryRun: false, atomic: true }, 'recorder');
+    await save('import-atomic-refused', (refused as { operationId: string }).operationId);
+
     const scan = await s.protocols.startScan({ portfolioId: q.id }, 'recorder');
     await save('scan-completed', scan.operationId);
     const quarterly = await client.workflow.start('quarterlyReinvestment', {

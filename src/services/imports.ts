@@ -19,38 +19,35 @@ export interface ImportOptions {
   atomic: boolean;
 }
 
-export interface ImportView {
+/** What an import did (or, dry run, would do): counts, the lines that post nothing and why, the reconciliation. */
+interface ImportOutcome {
+  lines: number;
+  posted: number;
+  duplicates: number;
+  rejected: { line: number; reason: string }[];
+  ignored: { line: number; reason: string }[];
+  reconciliation: Reconciliation[];
+  valuations: Valuation[];
+}
+
+export interface ImportView extends ImportOutcome {
   id: string;
   portfolioId: string;
   operationId: string;
   format: StatementFormat;
   atomic: boolean;
   status: 'queued' | 'running' | 'completed' | 'failed';
-  lines: number;
   /** Activity lines not processed yet (progress while running). */
   pending: number;
-  posted: number;
-  duplicates: number;
-  rejected: { line: number; reason: string }[];
-  ignored: { line: number; reason: string }[];
-  reconciliation: Reconciliation[];
-  valuations: Valuation[];
   error: string | null;
   createdAt: string;
   completedAt: string | null;
 }
 
-export interface DryRunView {
+export interface DryRunView extends ImportOutcome {
   dryRun: true;
   format: StatementFormat;
   atomic: boolean;
-  lines: number;
-  posted: number;
-  duplicates: number;
-  rejected: { line: number; reason: string }[];
-  ignored: { line: number; reason: string }[];
-  reconciliation: Reconciliation[];
-  valuations: Valuation[];
   /** What would be posted, line by line (status posted, duplicate, rejected or, atomic, not_posted). */
   items: ImportLine[];
 }
@@ -93,22 +90,24 @@ export class ImportService {
 
     const importId = uuidv7();
     const operationId = importWorkflowId(importId);
-    // The run first, then the rows: a stored import always has its run (whose first step waits until the rows are
-    // visible). If the process dies in between, the run gives up after a few minutes and nothing was stored.
     const input: ImportInput = { importId, portfolioId, atomic: opts.atomic };
-    await this.client.workflow.start('importStatement', {
-      workflowId: operationId, taskQueue: this.opts.taskQueue, args: [input],
-      typedSearchAttributes: operationAttributes('import', { portfolio: portfolioId }),
-    });
+    const sha256 = createHash('sha256').update(text).digest('hex');
     await this.orm.em.fork().transactional(async (tx) => {
       await tx.execute(
         `insert into imports (id, portfolio_id, format, atomic, status, file_sha256, actor, operation_id, lines) values (?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
-        [importId, portfolioId, opts.format, opts.atomic, createHash('sha256').update(text).digest('hex'), actor, operationId, parsed.lines],
+        [importId, portfolioId, opts.format, opts.atomic, sha256, actor, operationId, parsed.lines],
       );
       await storeLines(tx, importId, lines);
       await appendAudit(tx, {
         actor, portfolioId, action: 'import.created', targetType: 'import', targetId: importId,
-        details: { format: opts.format, atomic: opts.atomic, lines: parsed.lines, records: parsed.records.length, operationId },
+        details: { format: opts.format, atomic: opts.atomic, sha256, lines: parsed.lines, records: parsed.records.length, operationId },
+      });
+      // The run is started before the rows commit: a stored import always has its run (whose first step waits until
+      // the rows are visible), and a start that fails rolls the rows back. If the commit fails after the start, the
+      // run gives up after a few minutes and nothing was stored.
+      await this.client.workflow.start('importStatement', {
+        workflowId: operationId, taskQueue: this.opts.taskQueue, args: [input],
+        typedSearchAttributes: operationAttributes('import', { portfolio: portfolioId }),
       });
     });
     return { importId, operationId };

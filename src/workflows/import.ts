@@ -18,10 +18,10 @@ const imports = proxyActivities<Activities>({
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 20, nonRetryableErrorTypes: BUSINESS_ERRORS },
 });
 
-/** The API starts the run, then commits the import: `begin` waits (a few minutes at most) for it to be visible. */
+/** The API starts the run just before it commits the import: `begin` waits (a few minutes at most) for it to be visible. */
 const begin = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: BUSINESS_ERRORS },
+  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 14, nonRetryableErrorTypes: BUSINESS_ERRORS },
 });
 
 /** Marking a failed import must happen: retried until it does. */
