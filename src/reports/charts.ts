@@ -41,7 +41,9 @@ export function renderLineChart(opts: { title: string; categories: string[]; ser
     return `<line x1="${m.l}" x2="${m.l + iw}" y1="${px(y(v))}" y2="${px(y(v))}" stroke="#ddd"/><text x="${m.l - 8}" y="${px(y(v) + 4)}" text-anchor="end">${esc(displayAmount(v))}</text>`;
   });
   const every = Math.max(1, Math.ceil(categories.length / 12));
-  const xticks = categories.map((c, i) => (i % every === 0 ? `<text x="${px(x(i))}" y="${m.t + ih + 20}" text-anchor="middle">${esc(c)}</text>` : ''));
+  // The first and last labels align to the plot's edges, so neither is cut off by the canvas.
+  const anchor = (i: number) => (categories.length > 1 && i === 0 ? 'start' : i === categories.length - 1 && categories.length > 1 ? 'end' : 'middle');
+  const xticks = categories.map((c, i) => (i % every === 0 ? `<text x="${px(x(i))}" y="${m.t + ih + 20}" text-anchor="${anchor(i)}">${esc(c)}</text>` : ''));
   const lines = series.map((s, k) => {
     const color = PALETTE[k % PALETTE.length]!;
     // A null value breaks the line: one polyline per run of values (a lone value is a dot).
