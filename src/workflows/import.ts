@@ -9,13 +9,22 @@ export const IMPORT_BATCH_LINES = 500;
 
 /**
  * Batches are regular activities (not local): each is seen in the Temporal
- * UI with its result, and a batch can take longer than a workflow task. A
- * batch is one transaction over lines that are pending until it commits, so
- * a retry after a crash posts exactly what had not been posted.
+ * UI with its result. A batch is one transaction over lines that are pending
+ * until it commits, so a retry after a crash posts exactly what had not been
+ * posted. The activities heartbeat every few seconds while they run: a batch
+ * whose worker died is retried on another within the heartbeat timeout.
  */
 const imports = proxyActivities<Activities>({
   startToCloseTimeout: '10m',
+  heartbeatTimeout: '15s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 20, nonRetryableErrorTypes: BUSINESS_ERRORS },
+});
+
+/** An atomic import posts the whole file in one transaction: a 20 MiB file may take minutes. */
+const wholeFile = proxyActivities<Activities>({
+  startToCloseTimeout: '30m',
+  heartbeatTimeout: '15s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 5, nonRetryableErrorTypes: BUSINESS_ERRORS },
 });
 
 /** The API starts the run just before it commits the import: `begin` waits (a few minutes at most) for it to be visible. */
@@ -57,7 +66,7 @@ export async function importStatement(input: ImportInput): Promise<ImportResult>
   try {
     await step('begin', () => begin.importBegin(input.importId));
     if (input.atomic) {
-      const r = await step('post every line (all or nothing)', () => imports.importPostAll(input.importId));
+      const r = await step('post every line (all or nothing)', () => wholeFile.importPostAll(input.importId));
       setCurrentDetails(r.committed ? 'every line posted' : `refused: ${r.rejected} line(s) rejected, nothing posted`);
     } else {
       let processed = 0;

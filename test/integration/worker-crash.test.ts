@@ -111,3 +111,44 @@ it('a decision completes an operation exactly once after its worker was killed m
     await own.close();
   }
 });
+
+it('finishes a statement import exactly once when its worker is killed with SIGKILL between batches', async () => {
+  const own = await createTestDatabase();
+  const queue = testTaskQueue();
+  const env = { DATABASE_URL: own.url, TEMPORAL_ADDRESS: process.env.ALLUSE_TEST_TEMPORAL_ADDRESS!, TEMPORAL_TASK_QUEUE: queue };
+  const engine = await startTestApi(own.orm, queue);
+  try {
+    workers.push(await spawnWorker(env));
+    const h = protocolHelpers(engine, own.orm);
+    const created = await engine.call('POST', '/v1/portfolios', { body: { name: 'I', owner: 'o', initialCapital: '300000.00', openedAt: '2026-06-01' } });
+    const gen = created.body.units[0].accounts.find((a: { type: string }) => a.type === 'gen').id as string;
+    const lines = 4000;
+    const csv = ['date,account,type,amount,reference,note', ...Array.from({ length: lines }, (_, i) =>
+      `2026-${String(7 + (i % 4)).padStart(2, '0')}-15,${gen},premium,1.${String(i % 100).padStart(2, '0')},KILL-${i},`)].join('\n');
+    const res = await engine.call('POST', `/v1/portfolios/${created.body.id}/imports`, { raw: csv, headers: { 'content-type': 'text/csv' } });
+    expect(res.status).toBe(202);
+
+    // Kill the worker once some batches have committed and others have not.
+    const em = own.orm.em.fork();
+    const count = async (status: string) =>
+      Number((await em.execute<{ n: string }[]>('select count(*) as n from import_lines where import_id = ? and status = ?', [res.body.importId, status]))[0]!.n);
+    for (let i = 0; i < 400 && (await count('posted')) === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    await killHard(workers.at(-1)!);
+    const postedBeforeKill = await count('posted');
+    expect(postedBeforeKill).toBeGreaterThan(0);
+    expect(postedBeforeKill).toBeLessThan(lines);
+
+    workers.push(await spawnWorker(env));
+    expect((await h.waitFor(res.body.operationId, 90_000)).status).toBe('completed');
+    const done = (await engine.call('GET', `/v1/imports/${res.body.importId}`)).body;
+    expect(done).toMatchObject({ status: 'completed', lines, posted: lines, duplicates: 0, pending: 0, rejected: [] });
+    const [entries] = await em.execute<{ n: string }[]>(`select count(*) as n from journal_entries where idempotency_key like 'statement:%'`);
+    expect(entries!.n).toBe(String(lines));
+    const total = Array.from({ length: lines }, (_, i) => 100 + (i % 100)).reduce((a, b) => a + b, 0);
+    expect((await h.account(gen)).balance).toBe((120000 + total / 100).toFixed(2));
+    expect((await h.integrity(created.body.id)).ok).toBe(true);
+  } finally {
+    await engine.close();
+    await own.close();
+  }
+});
