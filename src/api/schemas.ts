@@ -17,7 +17,8 @@ export const positiveMoney = z
   .openapi({ type: 'string', example: '50000.00', pattern: '^(0|[1-9]\\d{0,14})(\\.\\d{1,2})?$' });
 
 const moneyOut = z.string().openapi({ example: '120000.00' });
-const uuid = z.uuid({ error: 'must be a UUID' });
+/** Lower-cased: the database answers ids in lower case, and audit chains and search attributes are named by them. */
+const uuid = z.uuid({ error: 'must be a UUID' }).transform((id) => id.toLowerCase());
 
 export const idParams = z.object({ id: uuid.openapi({ param: { name: 'id', in: 'path' } }) });
 

@@ -368,18 +368,28 @@ async function writeEntries(em: EntityManager, planned: PlannedEntry[], state: R
     })));
     return;
   }
-  // One row per portfolio listing every entry it got, each with what its own row would have said.
+  // One row per portfolio (and per 1,000 entries, so no row grows unbounded) listing every entry it got, each with
+  // what its own row would have said.
   const byPortfolio = new Map<string, PlannedEntry[]>();
   for (const p of planned) byPortfolio.set(p.req.portfolioId, [...(byPortfolio.get(p.req.portfolioId) ?? []), p]);
-  await appendAuditMany(em, [...byPortfolio].map(([portfolioId, entries]) => ({
+  const rows = [...byPortfolio].flatMap(([portfolioId, entries]) =>
+    Array.from({ length: Math.ceil(entries.length / AUDIT_ENTRIES_PER_ROW) }, (_, i) => ({
+      portfolioId, entries: entries.slice(i * AUDIT_ENTRIES_PER_ROW, (i + 1) * AUDIT_ENTRIES_PER_ROW),
+    })));
+  await appendAuditMany(em, rows.map(({ portfolioId, entries }) => ({
     actor: entries[0]!.req.actor,
     portfolioId,
     action: auditAs.action,
     targetType: auditAs.targetType,
     targetId: auditAs.targetId,
-    details: { ...auditAs.details, entries: entries.map((p) => ({ action: p.req.audit?.action, ...entryDetails(p) })) },
+    details: {
+      ...auditAs.details,
+      entries: entries.map((p) => ({ action: p.req.audit?.action, targetType: p.req.audit?.targetType, targetId: p.req.audit?.targetId, ...entryDetails(p) })),
+    },
   })));
 }
+
+const AUDIT_ENTRIES_PER_ROW = 1000;
 
 export async function lockAccounts(em: EntityManager, ids: string[]): Promise<Map<string, LockedAccount>> {
   const unique = [...new Set(ids)].sort();

@@ -90,7 +90,8 @@ export async function mapStatement(em: EntityManager, portfolioId: string, parse
   const accounts = await portfolioAccounts(em, portfolioId);
   const out: ImportLine[] = [];
   for (const r of parsed.records) {
-    const account = accounts.byRef.get(r.account);
+    // A broker id as written; an engine id in any case (a UUID is case-insensitive).
+    const account = accounts.byRef.get(r.account) ?? accounts.byRef.get(r.account.toLowerCase());
     const base: ImportLine = {
       seq: 0, line: r.line, part: r.part, kind: r.kind, accountId: account?.id ?? null, type: r.type, amount: r.amount, date: r.date,
       idempotencyKey: null, reference: r.reference, note: r.note, status: 'pending', reason: null,
@@ -262,8 +263,10 @@ export class ImportRunner {
       `update imports set status = 'running' where id = ? and status in ('queued', 'running') returning id`, [importId],
     );
     if (rows.length === 0) {
-      const [exists] = await this.orm.em.fork().execute('select 1 from imports where id = ?', [importId]);
-      if (!exists) throw new Error(`import ${importId} is not stored (yet)`);
+      const [row] = await this.orm.em.fork().execute<{ status: string }[]>('select status from imports where id = ?', [importId]);
+      if (!row) throw new Error(`import ${importId} is not stored (yet)`);
+      // A reset run of an import that failed (or completed) does not post again; import the file anew instead.
+      throw new DomainError('Conflict', `import ${importId} is ${row.status}; send the file again to import it anew`);
     }
   }
 

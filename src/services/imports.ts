@@ -92,6 +92,14 @@ export class ImportService {
     const operationId = importWorkflowId(importId);
     const input: ImportInput = { importId, portfolioId, atomic: opts.atomic };
     const sha256 = createHash('sha256').update(text).digest('hex');
+    // The run first, then the rows: a stored import always has its run, whose first step waits until the rows are
+    // visible. No lock is held during the call (the rows' foreign keys would lock the accounts and the portfolio
+    // against the ledger). If the storing fails or the process dies in between, the run gives up after a few
+    // minutes and nothing was stored.
+    await this.client.workflow.start('importStatement', {
+      workflowId: operationId, taskQueue: this.opts.taskQueue, args: [input],
+      typedSearchAttributes: operationAttributes('import', { portfolio: portfolioId }),
+    });
     await this.orm.em.fork().transactional(async (tx) => {
       await tx.execute(
         `insert into imports (id, portfolio_id, format, atomic, status, file_sha256, actor, operation_id, lines) values (?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
@@ -101,13 +109,6 @@ export class ImportService {
       await appendAudit(tx, {
         actor, portfolioId, action: 'import.created', targetType: 'import', targetId: importId,
         details: { format: opts.format, atomic: opts.atomic, sha256, lines: parsed.lines, records: parsed.records.length, operationId },
-      });
-      // The run is started before the rows commit: a stored import always has its run (whose first step waits until
-      // the rows are visible), and a start that fails rolls the rows back. If the commit fails after the start, the
-      // run gives up after a few minutes and nothing was stored.
-      await this.client.workflow.start('importStatement', {
-        workflowId: operationId, taskQueue: this.opts.taskQueue, args: [input],
-        typedSearchAttributes: operationAttributes('import', { portfolio: portfolioId }),
       });
     });
     return { importId, operationId };

@@ -1,4 +1,4 @@
-import { ApplicationFailure, proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { BatchProgress, ImportInput, ImportResult, StepRecord } from '../shared/operations';
 import { progressQuery } from '../shared/queries';
@@ -31,6 +31,12 @@ const wholeFile = proxyActivities<Activities>({
 const begin = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 14, nonRetryableErrorTypes: BUSINESS_ERRORS },
+});
+
+/** The last step reads every line and reconciles: it does not heartbeat, so it has no heartbeat timeout. */
+const finishing = proxyActivities<Activities>({
+  startToCloseTimeout: '10m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 20, nonRetryableErrorTypes: BUSINESS_ERRORS },
 });
 
 /** Marking a failed import must happen: retried until it does. */
@@ -80,13 +86,15 @@ export async function importStatement(input: ImportInput): Promise<ImportResult>
         if (r.remaining === 0 || r.processed === 0) break;
       }
     }
-    const summary = await step('reconcile and finish', () => imports.importFinish(input.importId));
+    const summary = await step('reconcile and finish', () => finishing.importFinish(input.importId));
     setCurrentDetails(`${summary.status}: ${summary.posted} posted, ${summary.duplicates} duplicate(s), ${summary.rejected} rejected, ${summary.ignored} ignored`);
     return { status: summary.status, lines: summary.lines, posted: summary.posted, duplicates: summary.duplicates, rejected: summary.rejected, ignored: summary.ignored, steps };
   } catch (err) {
-    const message = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
-    await mustFinish.importFailed({ importId: input.importId, error: `the import stopped: ${message}` });
+    // Marked even when the run was cancelled (the marking itself must not be); what committed stays posted.
+    const message = isCancellation(err) ? 'cancelled by an operator' : err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+    await CancellationScope.nonCancellable(() => mustFinish.importFailed({ importId: input.importId, error: `the import stopped: ${message}` }));
     setCurrentDetails(`failed: ${message}`);
+    if (isCancellation(err)) throw err;
     throw ApplicationFailure.nonRetryable(`the import stopped: ${message}`, 'ImportFailed');
   }
 }

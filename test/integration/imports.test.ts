@@ -190,6 +190,28 @@ describe('statement imports', () => {
     expect(res.reconciliation[0].difference).toBe('0.00');
   });
 
+  it('takes an upper-case portfolio id as the same portfolio: one audit chain, still intact', async () => {
+    const p = await portfolio();
+    const res = await importFile(p.id.toUpperCase(), csv([`2026-11-05,${p.gen.toUpperCase()},premium,5.00,UP-1,`]));
+    expect(res).toMatchObject({ portfolioId: p.id, posted: 1 });
+    expect(await sql(`select 1 from audit_log where chain <> lower(chain)`)).toHaveLength(0);
+    expect((await h.integrity(p.id)).ok).toBe(true);
+  });
+
+  it('marks a cancelled import failed, keeping what its batches posted', async () => {
+    const p = await portfolio('2026-06-01');
+    const rows = Array.from({ length: 3000 }, (_, i) => `2026-07-15,${p.gen},premium,1.00,CANCEL-${i},`);
+    const res = await upload(p.id, csv(rows));
+    expect(res.status).toBe(202);
+    expect((await api.call('POST', `/v1/operations/${res.body.operationId}/cancel`)).status).toBe(202);
+    const op = await h.waitFor(res.body.operationId);
+    expect(op.status).toBe('cancelled');
+    const view = (await api.call('GET', `/v1/imports/${res.body.importId}`)).body;
+    expect(view).toMatchObject({ status: 'failed', error: 'the import stopped: cancelled by an operator' });
+    // Whatever committed is posted exactly once: the account holds exactly the posted lines.
+    expect((await h.account(p.gen)).balance).toBe((120000 + view.posted).toFixed(2));
+  });
+
   it('dry run: answers what would be posted and stores nothing', async () => {
     const p = await portfolio();
     const before = await entryCount(p.id);
@@ -217,6 +239,9 @@ describe('statement imports', () => {
     const xml = await upload(p.id, '<FlexQueryResponse><FlexStatements>', '', 'application/xml');
     expect(xml.status).toBe(400);
     expect((await upload(p.id, '{"a":1}', '', 'application/json')).status).toBe(415);
+    const nul = await upload(p.id, csv([`2026-11-05,${p.gen},premium,1.00,N-1,ok`, `2026-11-05,${p.gen},premium,1.00,N-2,bad\u0000note`]));
+    expect(nul.status).toBe(400);
+    expect(nul.body.detail).toContain('line 3: a NUL character');
     expect((await upload(p.id, csv([]), '?format=excel')).status).toBe(400);
     expect((await api.call('POST', `/v1/portfolios/${p.id}/imports`, { raw: csv([]), headers: { 'content-type': 'text/csv' }, key: api.keys.viewer })).status).toBe(403);
     expect(await sql('select 1 from imports where portfolio_id = ?', [p.id])).toHaveLength(0);

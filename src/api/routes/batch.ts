@@ -13,7 +13,7 @@ export const MAX_BATCH_ITEMS = 10_000;
 
 const BatchItemBody = z
   .object({
-    accountId: z.uuid(),
+    accountId: z.uuid().transform((id) => id.toLowerCase()),
     type: z.enum(ACTIVITY_TYPES),
     amount: positiveMoney,
     idempotencyKey: z.string().regex(/^[\x21-\x7e]{1,200}$/, 'must be 1-200 printable ASCII characters without spaces').openapi({
