@@ -259,12 +259,15 @@ export class ImportRunner {
    * gives up after its retries.
    */
   async begin(importId: string): Promise<void> {
-    const rows = await this.orm.em.fork().execute<{ id: string }[]>(
-      `update imports set status = 'running' where id = ? and status in ('queued', 'running') returning id`, [importId],
-    );
-    if (rows.length === 0) {
+    for (;;) {
+      const rows = await this.orm.em.fork().execute<{ id: string }[]>(
+        `update imports set status = 'running' where id = ? and status in ('queued', 'running') returning id`, [importId],
+      );
+      if (rows.length) return;
       const [row] = await this.orm.em.fork().execute<{ status: string }[]>('select status from imports where id = ?', [importId]);
       if (!row) throw new Error(`import ${importId} is not stored (yet)`);
+      // The API's transaction committed between the two statements: update again.
+      if (row.status === 'queued' || row.status === 'running') continue;
       // A reset run of an import that failed (or completed) does not post again; import the file anew instead.
       throw new DomainError('Conflict', `import ${importId} is ${row.status}; send the file again to import it anew`);
     }

@@ -63,9 +63,11 @@ async function importFile(portfolioId: string, body: string, query = '', content
   const res = await upload(portfolioId, body, query, contentType);
   expect(res.status).toBe(202);
   const op = await h.waitFor(res.body.operationId);
+  const imported = (await api.call('GET', `/v1/imports/${res.body.importId}`)).body;
+  // On failure, say why: the run's steps and the import's error.
+  if (op.status !== 'completed') throw new Error(`the import run ended ${op.status}: ${JSON.stringify({ op, imported })}`);
   expect(op.type).toBe('import');
-  expect(op.status).toBe('completed');
-  return (await api.call('GET', `/v1/imports/${res.body.importId}`)).body;
+  return imported;
 }
 
 const csv = (rows: string[]) => ['date,account,type,amount,reference,note', ...rows].join('\n');
