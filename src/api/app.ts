@@ -1,4 +1,3 @@
-import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { Logger } from '../infra/logger';
@@ -19,20 +18,10 @@ import { rateLimit } from './rate-limit';
 import { codecRoutes } from './codec';
 import type { PayloadCodec } from '@temporalio/common';
 import { renderDocs } from './docs';
+import { openApiDocument, v1Routes } from './openapi';
 import { errorHandler, sendProblem } from './errors';
 import { keepRequestContext, metricsEndpoint, requestObservability } from './observability';
-import { accountRoutes } from './routes/accounts';
-import { adminRoutes } from './routes/admin';
-import { exportRoutes } from './routes/exports';
-import { operationRoutes } from './routes/operations';
-import { portfolioRoutes } from './routes/portfolios';
-import { projectionRoutes } from './routes/projections';
-import { reportRoutes } from './routes/reports';
-import { taskRoutes } from './routes/tasks';
 import type { TaskService } from '../services/tasks';
-import { webhookRoutes } from './routes/webhooks';
-import { batchRoutes } from './routes/batch';
-import { importRoutes } from './routes/imports';
 import type { ImportService } from '../services/imports';
 import type { ActivityBatchService } from '../services/activity-batch';
 
@@ -111,29 +100,8 @@ export function createApp(deps: AppDeps): Express {
     });
   });
 
-  const registry = new OpenAPIRegistry();
-  registry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });
-  const v1 = express.Router();
-  portfolioRoutes(v1, registry, deps);
-  accountRoutes(v1, registry, deps);
-  operationRoutes(v1, registry, deps);
-  projectionRoutes(v1, registry, deps);
-  reportRoutes(v1, registry, deps);
-  exportRoutes(v1, registry, deps);
-  taskRoutes(v1, registry, deps);
-  adminRoutes(v1, registry, deps);
-  webhookRoutes(v1, registry, deps);
-  batchRoutes(v1, registry, deps);
-  importRoutes(v1, registry, deps);
-
-  const openapi = new OpenApiGeneratorV31(registry.definitions).generateDocument({
-    openapi: '3.1.0',
-    info: {
-      title: 'ALL-USE Engine API',
-      version: '1',
-      description: 'Portfolios, accounts and the exact double-entry ledger of the ALL-USE method. Amounts are decimal strings.',
-    },
-  });
+  const { router: v1, registry } = v1Routes(deps);
+  const openapi = openApiDocument(registry);
   const docsHtml = renderDocs(openapi as never);
   app.get('/openapi.json', (_req, res) => {
     res.json(openapi);

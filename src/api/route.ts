@@ -10,6 +10,7 @@ import { ExportsBusy } from '../services/exports';
 import { HttpProblem, zodFields } from './errors';
 import { Problem } from './schemas';
 import { requireRole } from './auth';
+import type { Tag } from './openapi';
 
 type Method = 'get' | 'post' | 'patch' | 'delete';
 
@@ -43,6 +44,9 @@ export interface RouteResult {
 export interface RouteSpec<P extends ZodType, Q extends ZodType, B extends ZodType, H extends ZodType> {
   method: Method;
   path: string;
+  /** Stable: generated clients name their methods by it. */
+  operationId: string;
+  tag: Tag;
   summary: string;
   role: Role;
   params?: P;
@@ -93,6 +97,8 @@ export function defineRoute<P extends ZodType, Q extends ZodType, B extends ZodT
   registry.registerPath({
     method: spec.method,
     path: openApiPath,
+    operationId: spec.operationId,
+    tags: [spec.tag],
     summary: spec.summary,
     description: `Requires role \`${spec.role}\` or higher.`,
     security: [{ bearerAuth: [] }],

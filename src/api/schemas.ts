@@ -28,7 +28,17 @@ export const Problem = z
     title: z.string(),
     status: z.number().int(),
     detail: z.string(),
+    /** The business error's type (`InsufficientFunds`, `NotEligible`, `Conflict`, ...): what a client branches on. */
+    code: z.string().optional(),
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    /** With a 409 for an operation already running: its id. */
+    operationId: z.string().optional(),
+    /** With a 422 NotEligible: why. */
+    reasons: z.array(z.string()).optional(),
+    /** With a 500: the reference to quote to an operator (the details are in the log). */
+    errorId: z.string().optional(),
+    /** With a 503: seconds to wait before trying again (also the Retry-After header). */
+    retryAfter: z.number().optional(),
   })
   .openapi('Problem');
 

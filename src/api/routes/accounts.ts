@@ -7,14 +7,14 @@ import { Account, UpdateAccountBody, ActivityBody, ActivityResult, Entries, Entr
 
 export function accountRoutes(router: Router, registry: OpenAPIRegistry, deps: AppDeps): void {
   defineRoute(router, registry, {
-    method: 'get', path: '/v1/accounts/:id', role: 'viewer', summary: 'An account with its buckets',
+    method: 'get', path: '/v1/accounts/:id', operationId: 'getAccount', tag: 'Accounts', role: 'viewer', summary: 'An account with its buckets',
     params: idParams,
     responses: { 200: { description: 'Account', schema: Account } },
     handler: async ({ params }) => ({ status: 200, body: await deps.accounts.get(params.id) }),
   });
 
   defineRoute(router, registry, {
-    method: 'patch', path: '/v1/accounts/:id', role: 'admin', summary: "Set an account's broker account id and label",
+    method: 'patch', path: '/v1/accounts/:id', operationId: 'updateAccount', tag: 'Accounts', role: 'admin', summary: "Set an account's broker account id and label",
     params: idParams,
     body: UpdateAccountBody,
     responses: {
@@ -25,7 +25,7 @@ export function accountRoutes(router: Router, registry: OpenAPIRegistry, deps: A
   });
 
   defineRoute(router, registry, {
-    method: 'post', path: '/v1/accounts/:id/activity', role: 'operator',
+    method: 'post', path: '/v1/accounts/:id/activity', operationId: 'recordActivity', tag: 'Accounts', role: 'operator',
     summary: 'Record a trading activity (idempotent by the Idempotency-Key header)',
     params: idParams,
     headers: IdempotencyHeaders,
@@ -48,7 +48,7 @@ export function accountRoutes(router: Router, registry: OpenAPIRegistry, deps: A
   });
 
   defineRoute(router, registry, {
-    method: 'get', path: '/v1/accounts/:id/entries', role: 'viewer',
+    method: 'get', path: '/v1/accounts/:id/entries', operationId: 'listAccountEntries', tag: 'Accounts', role: 'viewer',
     summary: 'Postings of an account, newest first (?format=csv: all of them, oldest first, with the running balance, streamed)',
     params: idParams,
     query: EntriesQuery,

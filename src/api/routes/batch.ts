@@ -48,7 +48,7 @@ const BatchResult = z
 
 export function batchRoutes(router: Router, registry: OpenAPIRegistry, deps: AppDeps): void {
   defineRoute(router, registry, {
-    method: 'post', path: '/v1/activity/batch', role: 'operator',
+    method: 'post', path: '/v1/activity/batch', operationId: 'recordActivityBatch', tag: 'Accounts', role: 'operator',
     summary: `Record up to ${MAX_BATCH_ITEMS.toLocaleString('en-US')} activities at once (per-item idempotency keys and results)`,
     body: BatchBody,
     responses: {

@@ -41,7 +41,7 @@ const PortfolioExport = z
 
 export function exportRoutes(router: Router, registry: OpenAPIRegistry, deps: AppDeps): void {
   defineRoute(router, registry, {
-    method: 'get', path: '/v1/portfolios/:id/export', role: 'viewer',
+    method: 'get', path: '/v1/portfolios/:id/export', operationId: 'exportPortfolio', tag: 'Portfolios', role: 'viewer',
     summary: 'The whole portfolio as one JSON document (tree, accounts, every journal entry with its postings, records), streamed',
     params: idParams,
     responses: {

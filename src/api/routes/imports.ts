@@ -37,7 +37,7 @@ const CONTENT_TYPES = ['text/csv', 'application/xml', 'text/xml', 'text/plain'];
 
 export function importRoutes(router: Router, registry: OpenAPIRegistry, deps: AppDeps): void {
   defineRoute(router, registry, {
-    method: 'post', path: '/v1/portfolios/:id/imports', role: 'operator',
+    method: 'post', path: '/v1/portfolios/:id/imports', operationId: 'importStatement', tag: 'Imports', role: 'operator',
     summary: 'Import a broker statement (generic CSV or Interactive Brokers Flex Query XML), up to 20 MiB',
     params: idParams,
     query: ImportQuery,
@@ -61,14 +61,14 @@ export function importRoutes(router: Router, registry: OpenAPIRegistry, deps: Ap
   });
 
   defineRoute(router, registry, {
-    method: 'get', path: '/v1/imports/:id', role: 'viewer', summary: 'An import: progress, counts, rejected lines, reconciliation',
+    method: 'get', path: '/v1/imports/:id', operationId: 'getImport', tag: 'Imports', role: 'viewer', summary: 'An import: progress, counts, rejected lines, reconciliation',
     params: idParams,
     responses: { 200: { description: 'The import', schema: ImportView } },
     handler: async ({ params }) => ({ status: 200, body: await deps.imports.get(params.id) }),
   });
 
   defineRoute(router, registry, {
-    method: 'get', path: '/v1/portfolios/:id/imports', role: 'viewer', summary: "A portfolio's imports, newest first (the last 100)",
+    method: 'get', path: '/v1/portfolios/:id/imports', operationId: 'listImports', tag: 'Imports', role: 'viewer', summary: "A portfolio's imports, newest first (the last 100)",
     params: idParams,
     responses: { 200: { description: 'Imports', schema: z.object({ items: z.array(ImportView) }) } },
     handler: async ({ params }) => ({ status: 200, body: { items: await deps.imports.list(params.id) } }),

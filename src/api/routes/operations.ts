@@ -34,21 +34,21 @@ const startResponses = {
 
 export function operationRoutes(router: Router, registry: OpenAPIRegistry, deps: AppDeps): void {
   defineRoute(router, registry, {
-    method: 'post', path: '/v1/accounts/:id/fork', role: 'operator', summary: 'Fork a Gen-Acc (or dry-run the fork)',
+    method: 'post', path: '/v1/accounts/:id/fork', operationId: 'forkAccount', tag: 'Operations', role: 'operator', summary: 'Fork a Gen-Acc (or dry-run the fork)',
     params: idParams, body: z.object({ reason, dryRun: z.boolean().optional() }).strict(),
     responses: startResponses,
     handler: async ({ params, body, principal }) => statusOf(await deps.protocols.fork(params.id, body, principal.actor)),
   });
 
   defineRoute(router, registry, {
-    method: 'post', path: '/v1/units/:id/merge', role: 'operator', summary: "Merge a forked unit into its parent unit's Com-Acc",
+    method: 'post', path: '/v1/units/:id/merge', operationId: 'mergeUnit', tag: 'Operations', role: 'operator', summary: "Merge a forked unit into its parent unit's Com-Acc",
     params: idParams, body: z.object({ reason, dryRun: z.boolean().optional() }).strict(),
     responses: startResponses,
     handler: async ({ params, body, principal }) => statusOf(await deps.protocols.merge(params.id, body, principal.actor)),
   });
 
   defineRoute(router, registry, {
-    method: 'post', path: '/v1/accounts/:id/reinvest', role: 'operator', summary: "Reinvest a Rev-Acc's or Com-Acc's cash for a quarter",
+    method: 'post', path: '/v1/accounts/:id/reinvest', operationId: 'reinvestAccount', tag: 'Operations', role: 'operator', summary: "Reinvest a Rev-Acc's or Com-Acc's cash for a quarter",
     params: idParams,
     body: z.object({ strategy: z.enum(STRATEGY_NAMES).optional(), quarter: z.string().regex(/^\d{4}Q[1-4]$/, 'must look like 2026Q3').optional(), dryRun: z.boolean().optional() }).strict(),
     responses: startResponses,
@@ -56,21 +56,21 @@ export function operationRoutes(router: Router, registry: OpenAPIRegistry, deps:
   });
 
   defineRoute(router, registry, {
-    method: 'get', path: '/v1/operations/:operationId', role: 'viewer', summary: 'An operation (workflow run) with its steps',
+    method: 'get', path: '/v1/operations/:operationId', operationId: 'getOperation', tag: 'Operations', role: 'viewer', summary: 'An operation (workflow run) with its steps',
     params: OperationIdParams,
     responses: { 200: { description: 'Operation', schema: Operation } },
     handler: async ({ params }) => ({ status: 200, body: await deps.operations.get(params.operationId) }),
   });
 
   defineRoute(router, registry, {
-    method: 'get', path: '/v1/operations', role: 'viewer', summary: 'List operations',
+    method: 'get', path: '/v1/operations', operationId: 'listOperations', tag: 'Operations', role: 'viewer', summary: 'List operations',
     query: z.object({ portfolioId: z.uuid().optional(), type: z.enum(['fork', 'merge', 'reinvestment', 'scan', 'import']).optional(), status: OperationStatus.optional(), limit: z.coerce.number().int().min(1).max(100).default(50) }),
     responses: { 200: { description: 'Operations', schema: z.object({ items: z.array(Operation) }) } },
     handler: async ({ query }) => ({ status: 200, body: { items: await deps.operations.list(query) } }),
   });
 
   defineRoute(router, registry, {
-    method: 'post', path: '/v1/operations/:operationId/cancel', role: 'operator', summary: 'Cancel a running operation (it compensates)',
+    method: 'post', path: '/v1/operations/:operationId/cancel', operationId: 'cancelOperation', tag: 'Operations', role: 'operator', summary: 'Cancel a running operation (it compensates)',
     params: OperationIdParams,
     responses: { 202: { description: 'Cancellation requested' }, 409: { description: 'Not running' } },
     handler: async ({ params, principal }) => {
@@ -81,21 +81,21 @@ export function operationRoutes(router: Router, registry: OpenAPIRegistry, deps:
   });
 
   defineRoute(router, registry, {
-    method: 'post', path: '/v1/scans', role: 'operator', summary: 'Run the threshold scan now (forks and merges whose thresholds are met)',
+    method: 'post', path: '/v1/scans', operationId: 'runScan', tag: 'Operations', role: 'operator', summary: 'Run the threshold scan now (forks and merges whose thresholds are met)',
     body: z.object({ portfolioId: z.uuid().optional(), kinds: z.array(z.enum(['fork', 'merge'])).min(1).max(2).optional() }).strict(),
     responses: { 202: { description: 'Scan started', schema: z.object({ operationId: z.string(), type: z.literal('scan'), status: z.literal('running') }) } },
     handler: async ({ body, principal }) => ({ status: 202, body: await deps.protocols.startScan(body, principal.actor) }),
   });
 
   defineRoute(router, registry, {
-    method: 'get', path: '/v1/schedules', role: 'viewer', summary: 'The Temporal Schedules the engine owns',
+    method: 'get', path: '/v1/schedules', operationId: 'listSchedules', tag: 'Schedules', role: 'viewer', summary: 'The Temporal Schedules the engine owns',
     responses: { 200: { description: 'Schedules', schema: z.object({ items: z.array(z.record(z.string(), z.unknown())) }) } },
     handler: async () => ({ status: 200, body: { items: await deps.schedules.list() } }),
   });
 
   for (const action of ['pause', 'unpause', 'trigger'] as const) {
     defineRoute(router, registry, {
-      method: 'post', path: `/v1/schedules/:scheduleId/${action}`, role: 'admin', summary: `${action[0]!.toUpperCase()}${action.slice(1)} an engine schedule`,
+      method: 'post', path: `/v1/schedules/:scheduleId/${action}`, operationId: `${action}Schedule`, tag: 'Schedules', role: 'admin', summary: `${action[0]!.toUpperCase()}${action.slice(1)} an engine schedule`,
       params: z.object({ scheduleId: z.string().max(100) }),
       responses: { 202: { description: 'Done' } },
       handler: async ({ params, principal }) => {
@@ -107,7 +107,7 @@ export function operationRoutes(router: Router, registry: OpenAPIRegistry, deps:
   }
 
   defineRoute(router, registry, {
-    method: 'get', path: '/v1/portfolios/:id/events', role: 'viewer', summary: 'Fork, merge and reinvestment records',
+    method: 'get', path: '/v1/portfolios/:id/events', operationId: 'listPortfolioEvents', tag: 'Operations', role: 'viewer', summary: 'Fork, merge and reinvestment records',
     params: idParams, query: z.object({ type: OperationType.optional() }),
     responses: { 200: { description: 'Events', schema: z.object({ items: z.array(z.record(z.string(), z.unknown())) }) } },
     handler: async ({ params, query }) => ({ status: 200, body: { items: await deps.operations.events(params.id, query.type) } }),

@@ -9,7 +9,7 @@ import { CreatePortfolioBody, Integrity, Portfolio, PortfolioSummary, SettingsOv
 
 export function portfolioRoutes(router: Router, registry: OpenAPIRegistry, deps: AppDeps): void {
   defineRoute(router, registry, {
-    method: 'post', path: '/v1/portfolios', role: 'operator', summary: 'Create a portfolio with its root unit',
+    method: 'post', path: '/v1/portfolios', operationId: 'createPortfolio', tag: 'Portfolios', role: 'operator', summary: 'Create a portfolio with its root unit',
     body: CreatePortfolioBody,
     responses: { 201: { description: 'Created', schema: Portfolio } },
     handler: async ({ body, principal }) => {
@@ -19,13 +19,13 @@ export function portfolioRoutes(router: Router, registry: OpenAPIRegistry, deps:
   });
 
   defineRoute(router, registry, {
-    method: 'get', path: '/v1/portfolios', role: 'viewer', summary: 'List portfolios',
+    method: 'get', path: '/v1/portfolios', operationId: 'listPortfolios', tag: 'Portfolios', role: 'viewer', summary: 'List portfolios',
     responses: { 200: { description: 'Portfolios', schema: z.object({ items: z.array(PortfolioSummary) }) } },
     handler: async () => ({ status: 200, body: { items: await deps.portfolios.list() } }),
   });
 
   defineRoute(router, registry, {
-    method: 'get', path: '/v1/portfolios/:id', role: 'viewer', summary: 'A portfolio with its unit tree and accounts',
+    method: 'get', path: '/v1/portfolios/:id', operationId: 'getPortfolio', tag: 'Portfolios', role: 'viewer', summary: 'A portfolio with its unit tree and accounts',
     params: idParams,
     responses: { 200: { description: 'Portfolio', schema: Portfolio } },
     handler: async ({ params }) => {
@@ -36,7 +36,7 @@ export function portfolioRoutes(router: Router, registry: OpenAPIRegistry, deps:
   });
 
   defineRoute(router, registry, {
-    method: 'patch', path: '/v1/portfolios/:id/settings', role: 'admin', summary: 'Change portfolio settings',
+    method: 'patch', path: '/v1/portfolios/:id/settings', operationId: 'updatePortfolioSettings', tag: 'Portfolios', role: 'admin', summary: 'Change portfolio settings',
     params: idParams,
     body: SettingsOverrides,
     responses: { 200: { description: 'Portfolio', schema: Portfolio } },
@@ -47,7 +47,7 @@ export function portfolioRoutes(router: Router, registry: OpenAPIRegistry, deps:
   });
 
   defineRoute(router, registry, {
-    method: 'get', path: '/v1/portfolios/:id/integrity', role: 'viewer', summary: 'Prove the ledger invariants',
+    method: 'get', path: '/v1/portfolios/:id/integrity', operationId: 'checkIntegrity', tag: 'Portfolios', role: 'viewer', summary: 'Prove the ledger invariants',
     params: idParams,
     responses: { 200: { description: 'Integrity report', schema: Integrity } },
     handler: async ({ params }) => ({ status: 200, body: await deps.integrity.check(params.id) }),

@@ -166,7 +166,7 @@ function render(r: ProjectionResult, out: z.output<typeof Output>): RouteResult 
 
 export function projectionRoutes(router: Router, registry: OpenAPIRegistry, deps: AppDeps): void {
   defineRoute(router, registry, {
-    method: 'post', path: '/v1/projections', role: 'viewer',
+    method: 'post', path: '/v1/projections', operationId: 'projectNewPortfolio', tag: 'Projections', role: 'viewer',
     summary: 'What-if: project a new portfolio week by week (?format=csv for weekly rows, ?granularity=week to include them in JSON)',
     query: Output, body: ProjectionBody,
     responses: { 200: { description: 'Projection', schema: Projection }, ...OUT_OF_RANGE },
@@ -180,7 +180,7 @@ export function projectionRoutes(router: Router, registry: OpenAPIRegistry, deps
   });
 
   defineRoute(router, registry, {
-    method: 'post', path: '/v1/projections/compare', role: 'viewer',
+    method: 'post', path: '/v1/projections/compare', operationId: 'compareProjections', tag: 'Projections', role: 'viewer',
     summary: `What-if: project up to ${MAX_VARIANTS} variants of a new portfolio from the same start and rank them by total`,
     body: CompareBody,
     responses: { 200: { description: 'The variants, best total first', schema: Comparison }, ...OUT_OF_RANGE },
@@ -204,7 +204,7 @@ export function projectionRoutes(router: Router, registry: OpenAPIRegistry, deps
   });
 
   defineRoute(router, registry, {
-    method: 'get', path: '/v1/portfolios/:id/projection', role: 'viewer', summary: "Project an existing portfolio from its current tree",
+    method: 'get', path: '/v1/portfolios/:id/projection', operationId: 'projectPortfolio', tag: 'Projections', role: 'viewer', summary: "Project an existing portfolio from its current tree",
     params: idParams,
     query: Output.extend({
       years: years.default(10),

@@ -121,7 +121,7 @@ const UnitTreeNode = z
 
 export function reportRoutes(router: Router, registry: OpenAPIRegistry, deps: AppDeps): void {
   defineRoute(router, registry, {
-    method: 'get', path: '/v1/portfolios/:id/reports/growth', role: 'viewer',
+    method: 'get', path: '/v1/portfolios/:id/reports/growth', operationId: 'getGrowthReport', tag: 'Reports', role: 'viewer',
     summary: 'Growth per period: opening, deposits, withdrawals, income, costs, forks, merges, closing, reinvested, TWR, valuation (?format=csv|svg)',
     params: idParams, query: GrowthQuery,
     responses: {
@@ -145,7 +145,7 @@ export function reportRoutes(router: Router, registry: OpenAPIRegistry, deps: Ap
   });
 
   defineRoute(router, registry, {
-    method: 'get', path: '/v1/portfolios/:id/reports/forks', role: 'viewer',
+    method: 'get', path: '/v1/portfolios/:id/reports/forks', operationId: 'getForksReport', tag: 'Reports', role: 'viewer',
     summary: 'Fork efficiency: each completed fork, what its unit started with and holds now',
     params: idParams,
     responses: { 200: { description: 'Completed forks', schema: ForkReport } },
@@ -153,7 +153,7 @@ export function reportRoutes(router: Router, registry: OpenAPIRegistry, deps: Ap
   });
 
   defineRoute(router, registry, {
-    method: 'get', path: '/v1/portfolios/:id/reports/merges', role: 'viewer',
+    method: 'get', path: '/v1/portfolios/:id/reports/merges', operationId: 'getMergesReport', tag: 'Reports', role: 'viewer',
     summary: "Merge outcomes: the target Com-Acc's time-weighted return before and since each completed merge",
     params: idParams,
     responses: { 200: { description: 'Completed merges', schema: MergeReport } },
@@ -161,7 +161,7 @@ export function reportRoutes(router: Router, registry: OpenAPIRegistry, deps: Ap
   });
 
   defineRoute(router, registry, {
-    method: 'get', path: '/v1/portfolios/:id/reports/tree', role: 'viewer',
+    method: 'get', path: '/v1/portfolios/:id/reports/tree', operationId: 'getTreeReport', tag: 'Reports', role: 'viewer',
     summary: "The unit tree with each unit's Gen/Rev/Com balances (?format=svg draws it)",
     params: idParams,
     query: z.object({ format: z.enum(['json', 'svg']).default('json') }),

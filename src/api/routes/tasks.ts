@@ -19,7 +19,7 @@ const printable = (max: number) => z.string().trim().min(1).max(max).regex(/^[^\
 
 export function taskRoutes(router: Router, registry: OpenAPIRegistry, deps: AppDeps): void {
   defineRoute(router, registry, {
-    method: 'get', path: '/v1/tasks', role: 'viewer', summary: 'Tasks for people: approvals and manual broker steps',
+    method: 'get', path: '/v1/tasks', operationId: 'listTasks', tag: 'Tasks', role: 'viewer', summary: 'Tasks for people: approvals and manual broker steps',
     query: z.object({
       portfolioId: z.uuid().optional(), status: z.enum(['open', 'done', 'expired', 'cancelled']).optional(),
       kind: z.enum(['approval', 'broker']).optional(), limit: z.coerce.number().int().min(1).max(500).default(200),
@@ -29,14 +29,14 @@ export function taskRoutes(router: Router, registry: OpenAPIRegistry, deps: AppD
   });
 
   defineRoute(router, registry, {
-    method: 'get', path: '/v1/tasks/:id', role: 'viewer', summary: 'One task',
+    method: 'get', path: '/v1/tasks/:id', operationId: 'getTask', tag: 'Tasks', role: 'viewer', summary: 'One task',
     params: idParams,
     responses: { 200: { description: 'Task', schema: Task } },
     handler: async ({ params }) => ({ status: 200, body: await deps.tasks.get(params.id) }),
   });
 
   defineRoute(router, registry, {
-    method: 'post', path: '/v1/tasks/:id/decide', role: 'operator',
+    method: 'post', path: '/v1/tasks/:id/decide', operationId: 'decideTask', tag: 'Tasks', role: 'operator',
     summary: 'Decide a task: approve or reject an approval; report a broker step done (with the reference) or failed',
     params: idParams,
     body: z.object({

@@ -64,7 +64,7 @@ const DeliveriesQuery = z.object({ limit: z.coerce.number().int().min(1).max(100
 
 export function webhookRoutes(router: Router, registry: OpenAPIRegistry, deps: AppDeps): void {
   defineRoute(router, registry, {
-    method: 'post', path: '/v1/webhooks', role: 'admin', summary: 'Subscribe a URL to events (the signing secret is shown once)',
+    method: 'post', path: '/v1/webhooks', operationId: 'createWebhook', tag: 'Webhooks', role: 'admin', summary: 'Subscribe a URL to events (the signing secret is shown once)',
     body: CreateWebhookBody,
     responses: {
       201: { description: 'Created', schema: CreatedWebhook },
@@ -81,13 +81,13 @@ export function webhookRoutes(router: Router, registry: OpenAPIRegistry, deps: A
   });
 
   defineRoute(router, registry, {
-    method: 'get', path: '/v1/webhooks', role: 'admin', summary: 'The webhooks (without their secrets)',
+    method: 'get', path: '/v1/webhooks', operationId: 'listWebhooks', tag: 'Webhooks', role: 'admin', summary: 'The webhooks (without their secrets)',
     responses: { 200: { description: 'Webhooks', schema: z.object({ items: z.array(Webhook) }) } },
     handler: async () => ({ status: 200, body: { items: await deps.webhooks.list() } }),
   });
 
   defineRoute(router, registry, {
-    method: 'delete', path: '/v1/webhooks/:id', role: 'admin', summary: 'Delete a webhook (its pending deliveries stop)',
+    method: 'delete', path: '/v1/webhooks/:id', operationId: 'deleteWebhook', tag: 'Webhooks', role: 'admin', summary: 'Delete a webhook (its pending deliveries stop)',
     params: idParams,
     responses: { 204: { description: 'Deleted' } },
     handler: async ({ params, principal }) => {
@@ -97,7 +97,7 @@ export function webhookRoutes(router: Router, registry: OpenAPIRegistry, deps: A
   });
 
   defineRoute(router, registry, {
-    method: 'get', path: '/v1/webhooks/:id/deliveries', role: 'admin', summary: 'A webhook\'s deliveries, newest first',
+    method: 'get', path: '/v1/webhooks/:id/deliveries', operationId: 'listWebhookDeliveries', tag: 'Webhooks', role: 'admin', summary: 'A webhook\'s deliveries, newest first',
     params: idParams,
     query: DeliveriesQuery,
     responses: { 200: { description: 'Deliveries', schema: z.object({ items: z.array(WebhookDelivery) }) } },
@@ -105,7 +105,7 @@ export function webhookRoutes(router: Router, registry: OpenAPIRegistry, deps: A
   });
 
   defineRoute(router, registry, {
-    method: 'post', path: '/v1/webhooks/:id/deliveries/:deliveryId/redeliver', role: 'admin',
+    method: 'post', path: '/v1/webhooks/:id/deliveries/:deliveryId/redeliver', operationId: 'redeliverWebhookDelivery', tag: 'Webhooks', role: 'admin',
     summary: 'Deliver again: the delivery becomes pending and due now (its attempts are kept)',
     params: deliveryParams,
     responses: { 202: { description: 'Queued', schema: WebhookDelivery } },
