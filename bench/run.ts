@@ -11,6 +11,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import type { Activities } from '../src/activities';
 import { createScanActivities } from '../src/activities/scan';
 import { buildServices, startApi } from '../src/bootstrap';
+import { createAlluseClient, ok } from '../src/client';
 import { loadConfig } from '../src/config';
 import { migrate, openOrm } from '../src/db/orm';
 import { money } from '../src/domain/money';
@@ -73,12 +74,10 @@ async function main(): Promise<void> {
   const services = buildServices(orm, client, { taskQueue: 'bench' });
   const api = await startApi({ orm, services, temporal: client, host: '127.0.0.1', port: 0, log: silentLogger });
   const key = (await services.apiKeys.create('bench', 'admin', 'bench')).key;
-  const http = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
-    const res = await fetch(`${api.url}${path}`, { method, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
-    const json = (await res.json()) as Record<string, unknown>;
-    if (res.status >= 400) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-    return json;
-  };
+  // The engine's typed client, made once: every HTTP case goes through it, as any caller's would. A refusal throws an ApiError.
+  const http = createAlluseClient({ baseUrl: api.url, apiKey: key, userAgent: 'alluse-bench' });
+  /** A started operation's id (the routes answer 200 only to a dry run, which the bench never asks for). */
+  const started = async (call: Promise<{ data?: unknown; error?: unknown; response: Response }>) => ((await ok(call)) as { operationId: string }).operationId;
   const ledger = new LedgerService(orm);
 
   try {
@@ -108,7 +107,9 @@ async function main(): Promise<void> {
     for (const [c, total] of [[1, 300], [10, 1000], [50, 2000]] as const) {
       const m = await measure(total, c, async () => {
         const i = n++;
-        await http('POST', `/v1/accounts/${accounts[i % 1000]!.id}/activity`, { type: 'premium', amount: '1.00' }, { 'idempotency-key': `api-${i}` });
+        await ok(http.POST('/v1/accounts/{id}/activity', {
+          params: { path: { id: accounts[i % 1000]!.id }, header: { 'idempotency-key': `api-${i}` } }, body: { type: 'premium', amount: '1.00' },
+        }));
       });
       add('api', `activity postings over HTTP, ${c} client${c > 1 ? 's' : ''}`, m, insertCeiling);
     }
@@ -125,9 +126,9 @@ async function main(): Promise<void> {
           const items = Array.from({ length: size }, () => {
             const i = k++;
             const account = quarter ? (b % 4) * 250 + (i % 250) : i % 1000;
-            return { accountId: accounts[account]!.id, type: 'premium', amount: '1.00', idempotencyKey: `batch-${i}` };
+            return { accountId: accounts[account]!.id, type: 'premium' as const, amount: '1.00', idempotencyKey: `batch-${i}` };
           });
-          const r = (await http('POST', '/v1/activity/batch', { items })) as { posted: number };
+          const r = await ok(http.POST('/v1/activity/batch', { body: { items } }));
           if (r.posted !== size) throw new Error(`batch posted ${r.posted} of ${size}`);
         });
         // Throughput in postings (items), latency per batch request.
@@ -146,8 +147,9 @@ async function main(): Promise<void> {
       const csv = ['date,account,type,amount,reference,note', ...Array.from({ length: lines }, (_, i) =>
         `2026-${String(1 + (i % 10)).padStart(2, '0')}-15,${gen},premium,1.00,BENCH-${i},`)].join('\n');
       const t = performance.now();
-      const started = await fetch(`${api.url}/v1/portfolios/${p.id}/imports`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'text/csv' }, body: csv });
-      const { operationId } = (await started.json()) as { operationId: string };
+      const { operationId } = await ok(http.POST('/v1/portfolios/{id}/imports', {
+        params: { path: { id: p.id } }, body: csv, bodySerializer: (b: string) => b, headers: { 'content-type': 'text/csv' },
+      }));
       await client.workflow.getHandle(operationId).result();
       const seconds = (performance.now() - t) / 1000;
       add('import', `generic CSV of ${lines.toLocaleString('en-US')} lines through the import workflow (lines/s, upload to completed)`,
@@ -185,10 +187,7 @@ async function main(): Promise<void> {
       };
       log('fork sagas');
       const forkedUnits: string[] = [];
-      await runSagas('fork', 7, async (i) => {
-        const r = (await http('POST', `/v1/accounts/${sagaPortfolios[i]!.gen}/fork`, {})) as { operationId: string };
-        return r.operationId;
-      });
+      await runSagas('fork', 7, async (i) => started(http.POST('/v1/accounts/{id}/fork', { params: { path: { id: sagaPortfolios[i]!.gen } }, body: {} })));
       for (const row of await orm.em.fork().execute<{ id: string; gen: string }[]>(
         `select u.id, a.id as gen from units u join accounts a on a.unit_id = u.id and a.type = 'gen' where u.kind = 'forked' order by u.created_at`,
       )) {
@@ -196,9 +195,9 @@ async function main(): Promise<void> {
         forkedUnits.push(row.id);
       }
       log('merge sagas');
-      await runSagas('merge', 6, async (i) => ((await http('POST', `/v1/units/${forkedUnits[i]!}/merge`, {})) as { operationId: string }).operationId);
+      await runSagas('merge', 6, async (i) => started(http.POST('/v1/units/{id}/merge', { params: { path: { id: forkedUnits[i]! } }, body: {} })));
       log('reinvestment sagas');
-      await runSagas('reinvestment', 4, async (i) => ((await http('POST', `/v1/accounts/${sagaPortfolios[i]!.rev}/reinvest`, { quarter: '2026Q3' })) as { operationId: string }).operationId);
+      await runSagas('reinvestment', 4, async (i) => started(http.POST('/v1/accounts/{id}/reinvest', { params: { path: { id: sagaPortfolios[i]!.rev } }, body: { quarter: '2026Q3' } })));
 
     }
 

@@ -18,7 +18,8 @@ async function main(): Promise<void> {
   const doc = standaloneApiDocument();
   const files = {
     'openapi.json': `${JSON.stringify(doc, null, 2)}\n`,
-    'schema.ts': HEADER + astToString(await openapiTS(doc as never, { alphabetize: false })),
+    // defaultNonNullable off: a field with a default stays optional in requests (the server fills it in).
+    'schema.ts': HEADER + astToString(await openapiTS(doc as never, { alphabetize: false, defaultNonNullable: false })),
   };
   if (process.argv.includes('--check')) {
     const stale = Object.entries(files).filter(([name, text]) => read(join(dir, name)) !== text).map(([name]) => `src/client/${name}`);

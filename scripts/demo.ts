@@ -9,8 +9,10 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ApiError, type Schemas, createAlluseClient, ok } from '../src/client';
 import { Dec, cents, formatMoney } from '../src/domain/money';
 import { renderChart, type ChartPoint } from '../src/report/svg';
+import type { ScanReport } from '../src/shared/operations';
 
 const { values } = parseArgs({
   options: {
@@ -29,18 +31,12 @@ if (!KEY) throw new Error(`no API key: start the engine (npm start) or set ALLUS
 const weeks = Number(values.weeks);
 const pace = values.fast ? 0 : Number(values['pace-ms']);
 
-interface Account { id: string; type: 'gen' | 'rev' | 'com'; status: string; balance: string; buckets: { cash: string } }
-interface Portfolio { id: string; totals: { balance: string }; units: { id: string; kind: string; status: string; accounts: Account[] }[] }
+type Account = Schemas['Account'];
+type Operation = Schemas['Operation'];
 
-async function call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${API}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${KEY}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
-}
+/** The engine's typed client (src/client): a refusal is an ApiError carrying the problem document. */
+const api = createAlluseClient({ baseUrl: API, apiKey: KEY, userAgent: 'alluse-demo' });
+const portfolio = (id: string) => ok(api.GET('/v1/portfolios/{id}', { params: { path: { id } } }));
 
 /** Seeded PRNG (mulberry32), so a demo run can be repeated. */
 function prng(seed: number) {
@@ -56,13 +52,21 @@ function prng(seed: number) {
 const RATE = { gen: '0.015', rev: '0.010', com: '0.005' } as const;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitFor(operationId: string): Promise<{ status: string; result?: { started?: { operationId: string; type: string }[] } }> {
-  for (let i = 0; i < 400; i++) {
-    const r = await call<{ status: string }>('GET', `/v1/operations/${operationId}`);
-    if (r.status === 200 && r.body.status !== 'running') return r.body;
+/** An operation once it is no longer running (by a deadline, not a number of polls). */
+async function waitFor(operationId: string, timeoutMs = 60_000): Promise<Operation> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const op = await ok(api.GET('/v1/operations/{operationId}', { params: { path: { operationId } } }));
+    if (op.status !== 'running') return op;
+    if (Date.now() > deadline) throw new Error(`${operationId} did not finish within ${timeoutMs / 1000} s`);
     await sleep(100);
   }
-  throw new Error(`${operationId} did not finish`);
+}
+
+/** What a refusal says: status, code and the problem's detail, with its reasons (an ineligible operation) or field errors (invalid input). */
+function refusal(err: ApiError): string {
+  const why = [...(err.problem.reasons ?? []), ...(err.problem.errors ?? []).map((e) => `${e.path}: ${e.message}`)];
+  return `${err.status} ${err.code ?? err.problem.title}: ${err.message}${why.length ? ` (${why.join('; ')})` : ''}`;
 }
 
 async function main(): Promise<void> {
@@ -72,11 +76,11 @@ async function main(): Promise<void> {
   // Simulated weeks pass in seconds, so the demo portfolio waives the real-time cooling periods, and it
   // uses smaller thresholds ($25,000 fork, $40,000 merge) so forks and merges both show within two years.
   const settings = { forkCoolingHours: 0, mergeCoolingHours: 0, maxForksPerDay: 1000, forkThreshold: '25000.00', mergeThreshold: '40000.00' };
-  const created = await call<Portfolio>('POST', '/v1/portfolios', {
-    name: `Demo ${new Date().toISOString().slice(0, 16)}`, owner: 'demo', initialCapital: values.capital, settings,
+  const body = { name: `Demo ${new Date().toISOString().slice(0, 16)}`, owner: 'demo', initialCapital: values.capital, settings };
+  const created = await ok(api.POST('/v1/portfolios', { body })).catch((err: unknown) => {
+    throw err instanceof ApiError ? new Error(`could not create the demo portfolio: ${refusal(err)}`) : err;
   });
-  if (created.status !== 201) throw new Error(`could not create the demo portfolio: ${JSON.stringify(created.body)}`);
-  const pid = created.body.id;
+  const pid = created.id;
   console.log(`demo portfolio ${pid} with ${values.capital}; ${weeks} simulated weeks${values.fast ? ' (fast)' : ` at ${pace} ms each`}`);
   console.log(`demo settings: ${JSON.stringify(settings)}`);
   console.log(`watch: ${UI}/namespaces/default/workflows?query=${encodeURIComponent(`AllusePortfolioId="${pid}"`)}\n`);
@@ -87,7 +91,7 @@ async function main(): Promise<void> {
   let reinvestments = 0;
   const firstQuarterYear = 2020;
   for (let week = 1; week <= weeks; week++) {
-    const p = (await call<Portfolio>('GET', `/v1/portfolios/${pid}`)).body;
+    const p = await portfolio(pid);
     const loss = rnd() < 0.08;
     const factor = new Dec(loss ? 0.5 + rnd() : 0.6 + rnd() * 0.8).toDecimalPlaces(4);
     for (const unit of p.units.filter((u) => u.status === 'active')) {
@@ -95,12 +99,19 @@ async function main(): Promise<void> {
         const amount = cents(new Dec(a.balance).mul(0.95).mul(RATE[a.type]).mul(factor));
         if (amount.lte(0)) continue;
         const type = loss && a.type === 'gen' ? 'realized_loss' : 'premium';
-        await call('POST', `/v1/accounts/${a.id}/activity`, { type, amount: formatMoney(amount), reference: `demo week ${week}` }, { 'idempotency-key': `demo-w${week}` });
+        // A refused posting (an account merged meanwhile, say) is reported and the week goes on.
+        await ok(api.POST('/v1/accounts/{id}/activity', {
+          params: { path: { id: a.id }, header: { 'idempotency-key': `demo-w${week}` } },
+          body: { type, amount: formatMoney(amount), reference: `demo week ${week}` },
+        })).catch((err: unknown) => {
+          if (!(err instanceof ApiError)) throw err;
+          console.log(`  week ${week}: ${type} on ${a.type} ${a.id} refused: ${refusal(err)}`);
+        });
       }
     }
-    const scan = await call<{ operationId: string }>('POST', '/v1/scans', { portfolioId: pid });
-    const report = await waitFor(scan.body.operationId);
-    for (const op of report.result?.started ?? []) {
+    const scan = await ok(api.POST('/v1/scans', { body: { portfolioId: pid } }));
+    const report = await waitFor(scan.operationId);
+    for (const op of (report.result as ScanReport | undefined)?.started ?? []) {
       const done = await waitFor(op.operationId);
       if (done.status === 'completed' && op.type === 'fork') forks++;
       if (done.status === 'completed' && op.type === 'merge') merges++;
@@ -109,14 +120,15 @@ async function main(): Promise<void> {
     if (week % 13 === 0) {
       const q = Math.floor(week / 13) - 1;
       const quarter = `${firstQuarterYear + Math.floor(q / 4)}Q${(q % 4) + 1}`;
-      const now = (await call<Portfolio>('GET', `/v1/portfolios/${pid}`)).body;
+      const now = await portfolio(pid);
       for (const a of now.units.flatMap((u) => u.accounts).filter((x) => (x.type === 'rev' || x.type === 'com') && x.status === 'active')) {
-        const r = await call<{ operationId: string }>('POST', `/v1/accounts/${a.id}/reinvest`, { quarter });
-        if (r.status === 202 && (await waitFor(r.body.operationId)).status === 'completed') reinvestments++;
+        // Refused (nothing to reinvest, already done this quarter): no reinvestment, as before.
+        const r = await api.POST('/v1/accounts/{id}/reinvest', { params: { path: { id: a.id } }, body: { quarter } });
+        if (r.response.status === 202 && (await waitFor((r.data as Schemas['OperationStarted']).operationId)).status === 'completed') reinvestments++;
       }
       console.log(`  week ${week}: quarterly reinvestment for simulated quarter ${quarter}`);
     }
-    const after = (await call<Portfolio>('GET', `/v1/portfolios/${pid}`)).body;
+    const after = await portfolio(pid);
     const root = after.units.find((u) => u.kind === 'root')!;
     const sumOf = (accts: Account[]) => accts.reduce((s, a) => s.plus(a.balance), new Dec(0));
     const forkedUnits = after.units.filter((u) => u.kind === 'forked' && u.status === 'active');
@@ -132,10 +144,10 @@ async function main(): Promise<void> {
     if (pace) await sleep(pace);
   }
 
-  const integrity = (await call<{ ok: boolean; checks: { name: string; ok: boolean }[] }>('GET', `/v1/portfolios/${pid}/integrity`)).body;
+  const integrity = await ok(api.GET('/v1/portfolios/{id}/integrity', { params: { path: { id: pid } } }));
   const svg = `demo-${pid}.svg`;
   writeFileSync(svg, renderChart(history, `ALL-USE demo portfolio ${pid.slice(0, 8)}: ${weeks} simulated weeks`));
-  const final = (await call<Portfolio>('GET', `/v1/portfolios/${pid}`)).body;
+  const final = await portfolio(pid);
   console.log(`\nsummary: ${forks} forks, ${merges} merges, ${reinvestments} reinvestments; total ${final.totals.balance} (from ${values.capital})`);
   console.log(`integrity: ${integrity.ok ? 'ok' : 'FAILED'} (${integrity.checks.map((c) => `${c.name} ${c.ok ? 'ok' : 'FAILED'}`).join(', ')})`);
   console.log(`chart: ${svg}`);
@@ -143,7 +155,7 @@ async function main(): Promise<void> {
   if (!integrity.ok) process.exitCode = 1;
 }
 
-main().catch((err) => {
-  console.error(String((err as Error)?.message ?? err));
+main().catch((err: unknown) => {
+  console.error(err instanceof ApiError ? `the engine refused a request: ${refusal(err)}` : String((err as Error)?.message ?? err));
   process.exit(1);
 });

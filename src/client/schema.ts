@@ -938,7 +938,7 @@ export interface components {
              * @default moderate
              * @enum {string}
              */
-            template: "moderate" | "conservative" | "aggressive";
+            template?: "moderate" | "conservative" | "aggressive";
             settings?: {
                 bufferPct?: string | number;
                 forkThreshold?: string;
@@ -1134,14 +1134,14 @@ export interface components {
             /** @description Years to project, 1-30. Every amount of a projection (each account, the portfolio total) must stay at or below 90071992547409.91, the largest amount it computes exactly (2^53 - 1 cents); a projection that would pass it is answered 422, never rounded. The 422 names the year the growth would pass it; fewer years stay exact. */
             years: number;
             /** @default false */
-            marketMix: boolean;
+            marketMix?: boolean;
             /** @default 1 */
-            seed: number;
+            seed?: number;
             /**
              * @default moderate
              * @enum {string}
              */
-            template: "moderate" | "conservative" | "aggressive";
+            template?: "moderate" | "conservative" | "aggressive";
             settings?: {
                 bufferPct?: string | number;
                 forkThreshold?: string;
@@ -1196,9 +1196,9 @@ export interface components {
             /** @description Years to project, 1-30. Every amount of a projection (each account, the portfolio total) must stay at or below 90071992547409.91, the largest amount it computes exactly (2^53 - 1 cents); a projection that would pass it is answered 422, never rounded. The 422 names the year the growth would pass it; fewer years stay exact. */
             years: number;
             /** @default false */
-            marketMix: boolean;
+            marketMix?: boolean;
             /** @default 1 */
-            seed: number;
+            seed?: number;
             /** @description 1 to 8 variants with unique names, each projected from the same initialCapital, years, marketMix and seed. years at most 15, and variants × years at most 60 (a long projection takes seconds). */
             variants: components["schemas"]["ProjectionVariant"][];
         };
@@ -1209,7 +1209,7 @@ export interface components {
              * @default moderate
              * @enum {string}
              */
-            template: "moderate" | "conservative" | "aggressive";
+            template?: "moderate" | "conservative" | "aggressive";
             settings?: {
                 bufferPct?: string | number;
                 forkThreshold?: string;
@@ -1559,7 +1559,7 @@ export interface components {
              * @description true: every item posts or none does (a refused item refuses the batch with 422)
              * @default false
              */
-            atomic: boolean;
+            atomic?: boolean;
             items: {
                 /** Format: uuid */
                 accountId: string;

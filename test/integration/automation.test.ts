@@ -1,20 +1,17 @@
+import { ok } from '../../src/client';
 import { loadConfig } from '../../src/config';
 import { silentLogger } from '../../src/infra/logger';
 import { ensureSchedules } from '../../src/schedules';
 import { SCHEDULE_IDS } from '../../src/shared/operations';
-import { type ProtocolStack, startProtocolStack } from '../support/stack';
+import { type ForkResult, type ReinvestResult, type ScanReport, okWith, refused, statusOf } from '../support/engine';
+import { useProtocolStack } from '../support/stack';
 
-let stack: ProtocolStack;
-let db: ProtocolStack['db'];
-let api: ProtocolStack['api'];
-let h: ProtocolStack['h'];
-let queue: string;
+const stack = useProtocolStack();
+const { db, api, h } = stack;
 
-beforeAll(async () => {
-  stack = await startProtocolStack();
-  ({ db, api, h, queue } = stack);
-});
-afterAll(() => stack?.stop());
+/** The schedules (the API documents their items as free-form). */
+interface Schedule { id: string; paused: boolean; spec: { timezone?: string }; nextActionTimes: string[] }
+const schedules = async (client = api.client) => (await ok(client.GET('/v1/schedules'))).items as unknown as Schedule[];
 
 const count = async (sql: string, params: unknown[]) =>
   Number((await db.orm.em.fork().execute<{ n: string }[]>(sql, params))[0]!.n);
@@ -26,19 +23,19 @@ describe('threshold scan', () => {
     await h.activity(p.gen, 'premium', '50000.00');
     await h.activity(q.gen, 'premium', '49999.99');
 
-    const scan = await api.call('POST', '/v1/scans', { key: api.keys.operator, body: { portfolioId: p.id } });
-    expect(scan.status).toBe(202);
-    expect(scan.body.type).toBe('scan');
-    const done = await h.waitFor(scan.body.operationId);
+    const scan = await okWith(202, api.as('operator').POST('/v1/scans', { body: { portfolioId: p.id } }));
+    expect(scan.type).toBe('scan');
+    const done = await h.waitFor<ScanReport>(scan.operationId);
     expect(done.status).toBe('completed');
     expect(done.result.started).toEqual([{ operationId: `fork-${p.gen}-1`, type: 'fork' }]);
-    const fork = await h.waitFor(`fork-${p.gen}-1`);
+    const fork = await h.waitFor<ForkResult>(`fork-${p.gen}-1`);
     expect(fork.status).toBe('completed');
-    expect((await api.call('GET', `/v1/portfolios/${p.id}/events?type=fork`)).body.items[0]).toMatchObject({ trigger: 'scan', actor: expect.stringMatching(/^api-key:/) });
+    const events = await ok(api.client.GET('/v1/portfolios/{id}/events', { params: { path: { id: p.id }, query: { type: 'fork' } } }));
+    expect(events.items[0]).toMatchObject({ trigger: 'scan', actor: expect.stringMatching(/^api-key:/) });
 
     // The forked unit grows to the merge threshold; the next scan merges it.
     await h.activity(fork.result.summary.newGenAccountId, 'premium', '450000.00');
-    const scan2 = await h.waitFor((await api.call('POST', '/v1/scans', { body: { portfolioId: p.id, kinds: ['merge'] } })).body.operationId);
+    const scan2 = await h.scan({ portfolioId: p.id, kinds: ['merge'] });
     expect(scan2.result.started).toEqual([{ operationId: `merge-${fork.result.summary.newUnitId}`, type: 'merge' }]);
     expect((await h.waitFor(`merge-${fork.result.summary.newUnitId}`)).status).toBe('completed');
     expect((await h.account(p.com)).balance).toBe('590000.00');
@@ -49,9 +46,9 @@ describe('threshold scan', () => {
   it('never doubles up with a manual fork of the same account', async () => {
     const p = await h.portfolio();
     await h.activity(p.gen, 'premium', '60000.00');
-    const manual = await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} });
-    const scan = await h.waitFor((await api.call('POST', '/v1/scans', { body: { portfolioId: p.id } })).body.operationId);
-    await h.waitFor(manual.body.operationId);
+    const manual = await h.startFork(p.gen);
+    const scan = await h.scan({ portfolioId: p.id });
+    await h.waitFor(manual);
     expect(scan.result.started).toEqual([]);
     expect(await count(`select count(*) as n from forking_events where parent_account_id = ? and status = 'completed'`, [p.gen])).toBe(1);
     expect((await h.integrity(p.id)).ok).toBe(true);
@@ -60,13 +57,14 @@ describe('threshold scan', () => {
   it('honours maxForksPerDay and reports what it skipped', async () => {
     const p = await h.portfolio('300000.00', { maxForksPerDay: 0 });
     await h.activity(p.gen, 'premium', '60000.00');
-    const scan = await h.waitFor((await api.call('POST', '/v1/scans', { body: { portfolioId: p.id } })).body.operationId);
+    const scan = await h.scan({ portfolioId: p.id });
     expect(scan.result.started).toEqual([]);
     expect(scan.result.skipped).toEqual([{ id: p.gen, type: 'fork', reason: 'the portfolio reached its forks-per-day limit (0 of 0 today)' }]);
   });
 
   it('404s a scan of an unknown portfolio and 400s a bad kind', async () => {
-    expect((await api.call('POST', '/v1/scans', { body: { portfolioId: '0190b6f0-0000-7000-8000-000000000000' } })).status).toBe(404);
+    expect((await refused(h.startScan({ portfolioId: '0190b6f0-0000-7000-8000-000000000000' }))).status).toBe(404);
+    // A kind the API does not know: the typed client would not send it.
     expect((await api.call('POST', '/v1/scans', { body: { kinds: ['fork', 'nope'] } })).status).toBe(400);
   });
 });
@@ -77,12 +75,12 @@ describe('quarterly reinvestment workflow', () => {
     await h.activity(p.rev, 'premium', '10000.00');
     const run = () =>
       api.temporal.workflow.execute('quarterlyReinvestment', {
-        workflowId: `quarterly-test-${p.id}-${Date.now()}`, taskQueue: queue, args: [{ quarter: '2026Q3', portfolioId: p.id, actor: 'test' }],
+        workflowId: `quarterly-test-${p.id}-${Date.now()}`, taskQueue: stack.queue, args: [{ quarter: '2026Q3', portfolioId: p.id, actor: 'test' }],
       });
     expect(await run()).toEqual({ quarter: '2026Q3', started: 2, skipped: 0 });
-    const rev = await h.waitFor(`reinvest-${p.rev}-2026Q3`);
+    const rev = await h.waitFor<ReinvestResult>(`reinvest-${p.rev}-2026Q3`);
     expect(rev.result.status).toBe('completed');
-    expect((await h.waitFor(`reinvest-${p.com}-2026Q3`)).result.status).toBe('skipped');
+    expect((await h.waitFor<ReinvestResult>(`reinvest-${p.com}-2026Q3`)).result.status).toBe('skipped');
     expect(await run()).toEqual({ quarter: '2026Q3', started: 0, skipped: 2 });
     expect(await count('select count(*) as n from reinvestment_events where portfolio_id = ?', [p.id])).toBe(2);
   });
@@ -90,28 +88,29 @@ describe('quarterly reinvestment workflow', () => {
 
 describe('schedules', () => {
   it('creates both schedules idempotently, lists them, pauses, resumes and triggers the scan', async () => {
-    const config = loadConfig({ ...process.env, TEMPORAL_TASK_QUEUE: queue, SCAN_INTERVAL_MINUTES: '15', REINVEST_TIMEZONE: 'America/New_York' });
+    const config = loadConfig({ ...process.env, TEMPORAL_TASK_QUEUE: stack.queue, SCAN_INTERVAL_MINUTES: '15', REINVEST_TIMEZONE: 'America/New_York' });
     await ensureSchedules(api.temporal, config, silentLogger);
     await ensureSchedules(api.temporal, config, silentLogger);
-    const list = await api.call('GET', '/v1/schedules', { key: api.keys.viewer });
-    expect(list.status).toBe(200);
-    expect(list.body.items.map((s: { id: string }) => s.id).sort()).toEqual([SCHEDULE_IDS.quarterly, SCHEDULE_IDS.scan].sort());
-    const quarterly = list.body.items.find((s: { id: string }) => s.id === SCHEDULE_IDS.quarterly);
+    const list = await schedules(api.as('viewer'));
+    expect(list.map((s) => s.id).sort()).toEqual([SCHEDULE_IDS.quarterly, SCHEDULE_IDS.scan].sort());
+    const quarterly = list.find((s) => s.id === SCHEDULE_IDS.quarterly)!;
     expect(quarterly.spec.timezone).toBe('America/New_York');
     expect(quarterly.nextActionTimes.length).toBeGreaterThan(0);
 
-    expect((await api.call('POST', `/v1/schedules/${SCHEDULE_IDS.scan}/pause`, { key: api.keys.operator })).status).toBe(403);
-    expect((await api.call('POST', `/v1/schedules/${SCHEDULE_IDS.scan}/pause`)).status).toBe(202);
-    const paused = (await api.call('GET', '/v1/schedules')).body.items.find((s: { id: string }) => s.id === SCHEDULE_IDS.scan);
+    const act = (action: 'pause' | 'unpause' | 'trigger', scheduleId: string, client = api.client) =>
+      statusOf(client.POST(`/v1/schedules/{scheduleId}/${action}`, { params: { path: { scheduleId } } }));
+    expect(await act('pause', SCHEDULE_IDS.scan, api.as('operator'))).toBe(403);
+    expect(await act('pause', SCHEDULE_IDS.scan)).toBe(202);
+    const paused = (await schedules()).find((s) => s.id === SCHEDULE_IDS.scan)!;
     expect(paused.paused).toBe(true);
-    expect((await api.call('POST', `/v1/schedules/${SCHEDULE_IDS.scan}/unpause`)).status).toBe(202);
-    expect((await api.call('POST', '/v1/schedules/not-ours/trigger')).status).toBe(404);
+    expect(await act('unpause', SCHEDULE_IDS.scan)).toBe(202);
+    expect(await act('trigger', 'not-ours')).toBe(404);
 
     const p = await h.portfolio();
     await h.activity(p.gen, 'premium', '55000.00');
-    expect((await api.call('POST', `/v1/schedules/${SCHEDULE_IDS.scan}/trigger`)).status).toBe(202);
+    expect(await act('trigger', SCHEDULE_IDS.scan)).toBe(202);
     const fork = await h.waitFor(`fork-${p.gen}-1`, 60_000).catch(async () => {
-      throw new Error(`scheduled scan did not fork: ${JSON.stringify((await api.call('GET', '/v1/schedules')).body)}`);
+      throw new Error(`scheduled scan did not fork: ${JSON.stringify(await schedules())}`);
     });
     expect(fork.status).toBe('completed');
     await api.temporal.schedule.getHandle(SCHEDULE_IDS.scan).delete();

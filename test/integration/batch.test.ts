@@ -1,25 +1,16 @@
 import Decimal from 'decimal.js';
-import { type TestApi, startTestApi } from '../support/api';
-import { createTestDatabase } from '../support/db';
-import { protocolHelpers } from '../support/protocol';
+import type { Schemas } from '../../src/client';
+import { useTestApi } from '../support/api';
 
 /** POST /v1/activity/batch against the real ledger: per-item keys and results, atomic batches, shared keys with single requests. */
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let api: TestApi;
-let h: ReturnType<typeof protocolHelpers>;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  api = await startTestApi(db.orm);
-  h = protocolHelpers(api, db.orm);
-});
-afterAll(async () => {
-  await api?.close();
-  await db?.close();
-});
+const { db, api, h } = useTestApi();
 
 const sql = <T>(query: string, params: unknown[] = []) => db.orm.em.fork().execute<T[]>(query, params);
 const entryCount = async () => Number((await sql<{ n: string }>('select count(*) as n from journal_entries'))[0]!.n);
+/** A single activity request, answered as is (status and headers too). */
+const activity = (accountId: string, body: Schemas['Activity'], idempotencyKey: string) =>
+  api.client.POST('/v1/accounts/{id}/activity', { params: { path: { id: accountId }, header: { 'idempotency-key': idempotencyKey } }, body });
+/** A batch as given (the validation test sends bad items), by the admin unless told. */
 const batch = (items: unknown[], atomic?: boolean, key?: string | null) => api.call('POST', '/v1/activity/batch', { body: { items, ...(atomic !== undefined && { atomic }) }, key });
 
 describe('POST /v1/activity/batch', () => {
@@ -113,17 +104,16 @@ describe('POST /v1/activity/batch', () => {
   it('shares keys with single activity requests in both directions', async () => {
     const p = await h.portfolio();
     const posted = await batch([{ accountId: p.gen, type: 'premium', amount: '42.00', idempotencyKey: 'shared-1' }]);
-    const single = await api.call('POST', `/v1/accounts/${p.gen}/activity`, { body: { type: 'premium', amount: '42.00' }, headers: { 'idempotency-key': 'shared-1' } });
-    expect(single.status).toBe(201);
-    expect(single.headers.get('idempotent-replayed')).toBe('true');
-    expect(single.body.entryId).toBe(posted.body.results[0].entryId);
-    expect(single.body.account.balance).toBe('120042.00');
-    const changed = await api.call('POST', `/v1/accounts/${p.gen}/activity`, { body: { type: 'premium', amount: '43.00' }, headers: { 'idempotency-key': 'shared-1' } });
-    expect(changed.status).toBe(409);
+    const single = await activity(p.gen, { type: 'premium', amount: '42.00' }, 'shared-1');
+    expect(single.response.status).toBe(201);
+    expect(single.response.headers.get('idempotent-replayed')).toBe('true');
+    expect(single.data!.entryId).toBe(posted.body.results[0].entryId);
+    expect(single.data!.account.balance).toBe('120042.00');
+    expect((await activity(p.gen, { type: 'premium', amount: '43.00' }, 'shared-1')).response.status).toBe(409);
 
-    const alone = await api.call('POST', `/v1/accounts/${p.gen}/activity`, { body: { type: 'fee', amount: '2.00' }, headers: { 'idempotency-key': 'shared-2' } });
+    const alone = await h.activity(p.gen, 'fee', '2.00', { idempotencyKey: 'shared-2' });
     const again = await batch([{ accountId: p.gen, type: 'fee', amount: '2.00', idempotencyKey: 'shared-2' }]);
-    expect(again.body.results[0]).toMatchObject({ status: 'duplicate', entryId: alone.body.entryId });
+    expect(again.body.results[0]).toMatchObject({ status: 'duplicate', entryId: alone.entryId });
     expect((await h.account(p.gen)).balance).toBe('120040.00');
   });
 

@@ -1,29 +1,20 @@
 import { codecFromSpec, newCodecKeySpec } from '../../src/infra/codec';
 import { connectClient } from '../../src/infra/temporal';
-import { type ProtocolStack, startProtocolStack } from '../support/stack';
+import { useProtocolStack } from '../support/stack';
 
 const UI = 'http://127.0.0.1:8233';
-let stack: ProtocolStack;
-let api: ProtocolStack['api'];
-
-beforeAll(async () => {
-  stack = await startProtocolStack({ codec: codecFromSpec(newCodecKeySpec('test-key'))!, uiOrigins: [UI] });
-  api = stack.api;
-});
-afterAll(() => stack?.stop());
+const { api, h } = useProtocolStack({ codec: codecFromSpec(newCodecKeySpec('test-key'))!, uiOrigins: [UI] });
 
 it('stores workflow payloads encrypted in Temporal, while the API and the UI codec endpoint read them', async () => {
-  const { h } = stack;
   const p = await h.portfolio();
   await h.activity(p.rev, 'premium', '10000.00');
-  const started = await api.call('POST', `/v1/accounts/${p.rev}/reinvest`, { body: { quarter: '2026Q3' } });
-  const op = await h.waitFor(started.body.operationId);
+  const op = await h.reinvest(p.rev, { quarter: '2026Q3' });
   expect(op.status).toBe('completed');
   expect(op.result.summary).toMatchObject({ contracts: '7125.00', leaps: '2375.00' });
 
   // What Temporal stores (read without the codec): ciphertext only.
   const raw = await connectClient(process.env.ALLUSE_TEST_TEMPORAL_ADDRESS!, 'default');
-  const history = await raw.workflow.getHandle(started.body.operationId).fetchHistory();
+  const history = await raw.workflow.getHandle(op.operationId).fetchHistory();
   await raw.connection.close();
   const input = history.events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!;
   expect(Buffer.from(input.metadata!.encoding!).toString()).toBe('binary/encrypted');

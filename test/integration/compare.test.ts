@@ -1,33 +1,24 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
-import { type TestApi, startTestApi } from '../support/api';
-import { createTestDatabase } from '../support/db';
+import type { Schemas } from '../../src/client';
+import { useTestApi } from '../support/api';
+import { okWith } from '../support/engine';
 
-let db: { orm: MikroORM; close(): Promise<void> };
-let api: TestApi;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  api = await startTestApi(db.orm);
-});
-afterAll(async () => {
-  await api?.close();
-  await db?.close();
-});
+const { api } = useTestApi();
 
 interface Variant {
   name: string;
-  template?: string;
-  settings?: Record<string, unknown>;
+  template?: Schemas['ProjectionRequest']['template'];
+  settings?: Schemas['ProjectionRequest']['settings'];
 }
+type Common = Pick<Schemas['ProjectionRequest'], 'initialCapital' | 'years'> & Partial<Pick<Schemas['ProjectionRequest'], 'marketMix' | 'seed'>>;
 
+/** A comparison as given (the validation tests send bad ones), as the viewer unless told. */
 const compare = (body: Record<string, unknown>, key: string | null = api.keys.viewer) => api.call('POST', '/v1/projections/compare', { key, body });
 
 /** The same variant through the single-projection route: what the comparison must agree with. */
-async function single(common: Record<string, unknown>, v: Variant) {
-  const res = await api.call('POST', '/v1/projections', { key: api.keys.viewer, body: { ...common, template: v.template, settings: v.settings } });
-  expect(res.status).toBe(200);
-  const last = res.body.years[res.body.years.length - 1];
-  return { name: v.name, total: last.total, forkedUnits: last.activeForkedUnits, forks: res.body.forks.length, merges: res.body.merges.length };
+async function single(common: Common, v: Variant) {
+  const projection = await okWith(200, api.as('viewer').POST('/v1/projections', { body: { ...common, template: v.template, settings: v.settings } }));
+  const last = projection.years[projection.years.length - 1]!;
+  return { name: v.name, total: last.total, forkedUnits: last.activeForkedUnits, forks: projection.forks.length, merges: projection.merges.length };
 }
 
 const cents = (amount: string) => BigInt(amount.replace('.', ''));

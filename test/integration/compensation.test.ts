@@ -1,17 +1,14 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Activities } from '../../src/activities';
 import { injectBrokerFault } from '../../src/broker/paper';
-import { type ProtocolStack, startProtocolStack } from '../support/stack';
+import { statusOf } from '../support/engine';
+import { useProtocolStack } from '../support/stack';
 
 /**
  * Fails each step of each workflow in turn and asserts the compensated end
  * state: ledger net zero for the operation, accounts active with their
  * balances, the event `compensated` with its reason, integrity ok.
  */
-let stack: ProtocolStack;
-let db: ProtocolStack['db'];
-let api: ProtocolStack['api'];
-let h: ProtocolStack['h'];
 /** The activity to fail, and whether it fails after doing its work (its effects must be undone) or before. */
 const fault: { step?: keyof Activities; when?: 'before' | 'after'; delayMs?: number } = {};
 
@@ -29,16 +26,24 @@ function faulty(real: Activities): Activities {
   return Object.fromEntries(wrapped) as Activities;
 }
 
-beforeAll(async () => {
-  stack = await startProtocolStack({ wrapActivities: faulty });
-  ({ db, api, h } = stack);
-});
-afterAll(() => stack?.stop());
+const { db, api, h } = useProtocolStack({ wrapActivities: faulty });
 afterEach(() => {
   delete fault.step;
   delete fault.when;
   delete fault.delayMs;
 });
+
+const cancel = (operationId: string, client = api.client) =>
+  client.POST('/v1/operations/{operationId}/cancel', { params: { path: { operationId } } });
+
+/** A portfolio with a forked unit of exactly $500,000.00: ready to merge. */
+const forkedUnitAt500k = async () => {
+  const p = await h.portfolio();
+  await h.activity(p.gen, 'premium', '50001.01');
+  const forked = await h.forked(p.gen);
+  await h.activity(forked.newGenAccountId, 'premium', '449998.99');
+  return { p, forked };
+};
 
 const eventRow = async (table: string, workflowId: string) =>
   (await db.orm.em.fork().execute<{ status: string; reason?: string; error?: string; attempt: number }[]>(`select * from ${table} where workflow_id = ?`, [workflowId]))[0]!;
@@ -55,23 +60,21 @@ describe('fork compensation', () => {
     const p = await h.portfolio();
     await h.activity(p.gen, 'premium', '50001.01');
     Object.assign(fault, { step, when });
-    const started = await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} });
-    expect(started.status).toBe(202);
-    const op = await h.waitFor(started.body.operationId);
+    const op = await h.fork(p.gen);
 
     expect(op.status).toBe('compensated');
-    expect(op.error.message).toContain(`injected failure ${when} ${step}`);
-    expect(op.steps.filter((s: { name: string }) => s.name.startsWith('undo:')).every((s: { status: string }) => s.status === 'compensated')).toBe(true);
+    expect(op.error?.message).toContain(`injected failure ${when} ${step}`);
+    expect(op.steps.filter((s) => s.name.startsWith('undo:')).every((s) => s.status === 'compensated')).toBe(true);
     expect(await h.netOf(op.operationId)).toEqual([]);
     expect(await h.account(p.gen)).toMatchObject({ balance: '170001.01', baseBalance: '120000.00', status: 'active' });
     const ev = await eventRow('forking_events', op.operationId);
     expect(ev.status).toBe('compensated');
     expect(ev.reason).toContain(step);
-    const tree = (await api.call('GET', `/v1/portfolios/${p.id}`)).body;
+    const tree = await h.tree(p.id);
     expect(tree.totals).toEqual({ balance: '350001.01', inFlight: '0.00' });
-    for (const unit of tree.units.filter((u: { kind: string }) => u.kind === 'forked')) {
+    for (const unit of tree.units.filter((u) => u.kind === 'forked')) {
       expect(unit.status).toBe('closed');
-      expect(unit.accounts.every((a: { balance: string; status: string }) => a.balance === '0.00' && a.status === 'closed')).toBe(true);
+      expect(unit.accounts.every((a) => a.balance === '0.00' && a.status === 'closed')).toBe(true);
     }
     const [settled] = await db.orm.em.fork().execute<{ n: string }[]>(
       `select count(*) as n from broker_transfers where idempotency_key like ? and status = 'settled'`, [`fork:${p.gen}:%`],
@@ -81,9 +84,9 @@ describe('fork compensation', () => {
 
     // The operator's retry (a new request) forks exactly once.
     delete fault.step;
-    const retry = await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} });
-    expect(retry.body.operationId).toBe(`fork-${p.gen}-2`);
-    expect((await h.waitFor(retry.body.operationId)).status).toBe('completed');
+    const retry = await h.startFork(p.gen);
+    expect(retry).toBe(`fork-${p.gen}-2`);
+    expect((await h.waitFor(retry)).status).toBe('completed');
     expect(await h.account(p.gen)).toMatchObject({ balance: '120000.00', baseBalance: '120000.00' });
     expect((await h.integrity(p.id)).ok).toBe(true);
   });
@@ -92,47 +95,36 @@ describe('fork compensation', () => {
     const p = await h.portfolio();
     await h.activity(p.gen, 'premium', '50001.01');
     Object.assign(fault, { step: 'forkBrokerTransfer', delayMs: 1500 });
-    const started = await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} });
+    const started = await h.startFork(p.gen);
     await new Promise((r) => setTimeout(r, 700));
-    expect((await api.call('POST', `/v1/operations/${started.body.operationId}/cancel`, { key: api.keys.operator })).status).toBe(202);
-    const op = await h.waitFor(started.body.operationId);
+    expect(await statusOf(cancel(started, api.as('operator')))).toBe(202);
+    const op = await h.waitFor(started);
     expect(op.status).toBe('cancelled');
     expect(await h.netOf(op.operationId)).toEqual([]);
     expect(await h.account(p.gen)).toMatchObject({ balance: '170001.01', status: 'active' });
     expect((await eventRow('forking_events', op.operationId)).reason).toBe('cancelled by an operator');
     expect((await h.integrity(p.id)).ok).toBe(true);
-    expect((await api.call('POST', `/v1/operations/${started.body.operationId}/cancel`)).status).toBe(409);
+    expect(await statusOf(cancel(started))).toBe(409);
   });
 
   it('retries a broker outage and compensates a broker rejection (paper broker fault injection)', async () => {
     const p = await h.portfolio();
     await h.activity(p.gen, 'premium', '50001.01');
     await injectBrokerFault(db.orm, 'transferCash', 2, 'error');
-    const ok = await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} });
-    expect((await h.waitFor(ok.body.operationId)).status).toBe('completed');
+    expect((await h.fork(p.gen)).status).toBe('completed');
 
     const q = await h.portfolio();
     await h.activity(q.gen, 'premium', '50001.01');
     await injectBrokerFault(db.orm, 'transferCash', 1, 'reject');
-    const rejected = await api.call('POST', `/v1/accounts/${q.gen}/fork`, { body: {} });
-    const op = await h.waitFor(rejected.body.operationId);
+    const op = await h.fork(q.gen);
     expect(op.status).toBe('compensated');
-    expect(op.error.message).toMatch(/rejected transferCash/);
+    expect(op.error?.message).toMatch(/rejected transferCash/);
     expect(await h.netOf(op.operationId)).toEqual([]);
     expect((await h.integrity(q.id)).ok).toBe(true);
   });
 });
 
 describe('merge compensation', () => {
-  const forkedUnitAt500k = async () => {
-    const p = await h.portfolio();
-    await h.activity(p.gen, 'premium', '50001.01');
-    const f = await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} });
-    const forked = (await h.waitFor(f.body.operationId)).result.summary;
-    await h.activity(forked.newGenAccountId, 'premium', '449998.99');
-    return { p, forked };
-  };
-
   it.each([
     ['mergeBegin', 'after'],
     ['mergeBrokerClosePositions', 'after'],
@@ -143,8 +135,7 @@ describe('merge compensation', () => {
     const genBefore = await h.account(forked.newGenAccountId);
     const comBefore = await h.account(forked.newComAccountId);
     Object.assign(fault, { step, when });
-    const started = await api.call('POST', `/v1/units/${forked.newUnitId}/merge`, { body: {} });
-    const op = await h.waitFor(started.body.operationId);
+    const op = await h.merge(forked.newUnitId);
 
     expect(op.status).toBe('compensated');
     expect(await h.netOf(op.operationId)).toEqual([]);
@@ -157,9 +148,7 @@ describe('merge compensation', () => {
 
     // The operator's retry runs the same operation id again (a failed run may be re-run) as attempt 2, exactly once.
     delete fault.step;
-    const retry = await api.call('POST', `/v1/units/${forked.newUnitId}/merge`, { body: {} });
-    expect(retry.status).toBe(202);
-    expect((await h.waitFor(retry.body.operationId)).status).toBe('completed');
+    expect((await h.merge(forked.newUnitId)).status).toBe('completed');
     expect((await eventRow('merging_events', op.operationId)).attempt).toBe(2);
     expect((await h.account(p.com)).balance).toBe('590000.00');
     expect((await h.integrity(p.id)).ok).toBe(true);
@@ -168,15 +157,12 @@ describe('merge compensation', () => {
 
 describe('merge after its point of no return', () => {
   it('retries the broker transfer after the move until it succeeds, never moving the money back', async () => {
-    const p = await h.portfolio();
-    await h.activity(p.gen, 'premium', '50001.01');
-    const forked = (await h.waitFor((await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} })).body.operationId)).result.summary;
-    await h.activity(forked.newGenAccountId, 'premium', '449998.99');
+    const { p, forked } = await forkedUnitAt500k();
     // A broker rejection before the move compensates; after it, the transfer is retried.
     await injectBrokerFault(db.orm, 'transferCash', 3, 'reject');
-    const op = await h.waitFor((await api.call('POST', `/v1/units/${forked.newUnitId}/merge`, { body: {} })).body.operationId);
+    const op = await h.merge(forked.newUnitId);
     expect(op.status).toBe('completed');
-    expect(op.steps.some((s: { name: string }) => s.name.startsWith('undo:'))).toBe(false);
+    expect(op.steps.some((s) => s.name.startsWith('undo:'))).toBe(false);
     const [left] = await db.orm.em.fork().execute<{ remaining: number }[]>(`select remaining from paper_broker_faults where operation = 'transferCash'`);
     expect(Number(left!.remaining)).toBe(0);
     expect((await h.account(p.com)).balance).toBe('590000.00');
@@ -194,17 +180,14 @@ describe('reinvestment compensation', () => {
     await h.activity(p.rev, 'premium', '10000.00');
     const before = await h.account(p.rev);
     Object.assign(fault, { step, when });
-    const started = await api.call('POST', `/v1/accounts/${p.rev}/reinvest`, { body: { quarter: '2026Q3' } });
-    const op = await h.waitFor(started.body.operationId);
+    const op = await h.reinvest(p.rev, { quarter: '2026Q3' });
     expect(op.status).toBe('compensated');
     expect(await h.netOf(op.operationId)).toEqual([]);
     expect((await h.account(p.rev)).buckets).toEqual(before.buckets);
     expect((await eventRow('reinvestment_events', op.operationId)).status).toBe('compensated');
 
     delete fault.step;
-    const retry = await api.call('POST', `/v1/accounts/${p.rev}/reinvest`, { body: { quarter: '2026Q3' } });
-    expect(retry.status).toBe(202);
-    expect((await h.waitFor(retry.body.operationId)).status).toBe('completed');
+    expect((await h.reinvest(p.rev, { quarter: '2026Q3' })).status).toBe('completed');
     expect((await h.account(p.rev)).buckets).toEqual({ cash: '5000.00', contracts: '92625.00', leaps: '2375.00', reserve: '0.00' });
     expect((await h.integrity(p.id)).ok).toBe(true);
   });
@@ -215,9 +198,9 @@ describe('the first step and the undos', () => {
     const p = await h.portfolio();
     await h.activity(p.gen, 'premium', '50001.01');
     Object.assign(fault, { step: 'forkBegin', when: 'after' });
-    const op = await h.waitFor((await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} })).body.operationId);
+    const op = await h.fork(p.gen);
     expect(op.status).toBe('compensated');
-    expect(op.steps.find((s: { name: string }) => s.name === 'undo:check-eligibility')).toMatchObject({ status: 'compensated' });
+    expect(op.steps.find((s) => s.name === 'undo:check-eligibility')).toMatchObject({ status: 'compensated' });
     expect(await h.account(p.gen)).toMatchObject({ balance: '170001.01', status: 'active' });
     expect((await eventRow('forking_events', op.operationId)).status).toBe('compensated');
     expect((await h.integrity(p.id)).ok).toBe(true);
@@ -227,10 +210,10 @@ describe('the first step and the undos', () => {
     const p = await h.portfolio();
     await h.activity(p.gen, 'premium', '50001.01');
     Object.assign(fault, { step: 'forkBegin', delayMs: 1500 });
-    const started = await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} });
+    const started = await h.startFork(p.gen);
     await new Promise((r) => setTimeout(r, 500));
-    expect((await api.call('POST', `/v1/operations/${started.body.operationId}/cancel`, { key: api.keys.operator })).status).toBe(202);
-    const op = await h.waitFor(started.body.operationId);
+    expect(await statusOf(cancel(started, api.as('operator')))).toBe(202);
+    const op = await h.waitFor(started);
     expect(op.status).toBe('cancelled');
     expect(await h.netOf(op.operationId)).toEqual([]);
     expect(await h.account(p.gen)).toMatchObject({ balance: '170001.01', status: 'active' });
@@ -240,12 +223,9 @@ describe('the first step and the undos', () => {
   });
 
   it('releases the unit when mergeBegin committed its hold and then reported a failure', async () => {
-    const p = await h.portfolio();
-    await h.activity(p.gen, 'premium', '50001.01');
-    const forked = (await h.waitFor((await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} })).body.operationId)).result.summary;
-    await h.activity(forked.newGenAccountId, 'premium', '449998.99');
+    const { p, forked } = await forkedUnitAt500k();
     Object.assign(fault, { step: 'mergeBegin', when: 'after' });
-    const op = await h.waitFor((await api.call('POST', `/v1/units/${forked.newUnitId}/merge`, { body: {} })).body.operationId);
+    const op = await h.merge(forked.newUnitId);
     expect(op.status).toBe('compensated');
     expect(await h.account(forked.newGenAccountId)).toMatchObject({ status: 'active' });
     expect(await h.account(forked.newComAccountId)).toMatchObject({ status: 'active' });
@@ -257,7 +237,7 @@ describe('the first step and the undos', () => {
     const p = await h.portfolio();
     await h.activity(p.rev, 'premium', '10000.00');
     Object.assign(fault, { step: 'reinvestBegin', when: 'after' });
-    const op = await h.waitFor((await api.call('POST', `/v1/accounts/${p.rev}/reinvest`, { body: { quarter: '2026Q3' } })).body.operationId);
+    const op = await h.reinvest(p.rev, { quarter: '2026Q3' });
     expect(op.status).toBe('compensated');
     expect((await eventRow('reinvestment_events', op.operationId)).status).toBe('compensated');
     expect(await h.netOf(op.operationId)).toEqual([]);
@@ -268,9 +248,9 @@ describe('the first step and the undos', () => {
     await h.activity(p.gen, 'premium', '50001.01');
     await injectBrokerFault(db.orm, 'transferCash', 1, 'reject');
     await injectBrokerFault(db.orm, 'reverseTransfer', 3, 'reject');
-    const op = await h.waitFor((await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} })).body.operationId);
+    const op = await h.fork(p.gen);
     expect(op.status).toBe('compensated');
-    expect(op.steps.filter((s: { name: string }) => s.name.startsWith('undo:')).every((s: { status: string }) => s.status === 'compensated')).toBe(true);
+    expect(op.steps.filter((s) => s.name.startsWith('undo:')).every((s) => s.status === 'compensated')).toBe(true);
     const [left] = await db.orm.em.fork().execute<{ remaining: number }[]>(`select remaining from paper_broker_faults where operation = 'reverseTransfer'`);
     expect(Number(left!.remaining)).toBe(0);
     expect(await h.netOf(op.operationId)).toEqual([]);

@@ -1,20 +1,15 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../../src/api/app';
+import { type Schemas, ok } from '../../src/client';
 import { buildServices } from '../../src/bootstrap';
 import type { Logger } from '../../src/infra/logger';
 import { EXPORT_LIMITS, type ExportLimits, ExportService } from '../../src/services/exports';
-import { type ProtocolStack, startProtocolStack } from '../support/stack';
+import { engineHelpers, eventually } from '../support/engine';
+import { useProtocolStack } from '../support/stack';
 
-let stack: ProtocolStack;
-let api: ProtocolStack['api'];
-let h: ProtocolStack['h'];
-
-beforeAll(async () => {
-  stack = await startProtocolStack();
-  ({ api, h } = stack);
-});
-afterAll(() => stack?.stop());
+const stack = useProtocolStack();
+const { api, h, db } = stack;
 
 const cents = (amount: string) => BigInt(amount.replace('.', ''));
 const MONEY = /^-?\d+\.\d{2}$/;
@@ -33,32 +28,24 @@ interface ExportDoc {
   valuations: unknown[];
 }
 
-let n = 0;
-const activity = async (accountId: string, type: string, amount: string, reference?: string) => {
-  const res = await api.call('POST', `/v1/accounts/${accountId}/activity`, { body: { type, amount, reference }, headers: { 'idempotency-key': `x-${n++}` } });
-  expect(res.status).toBe(201);
-  return res.body.entryId as string;
-};
+/** A premium (with a reference, when given): its entry's id. */
+const premium = async (accountId: string, amount: string, reference?: string) =>
+  (await h.activity(accountId, 'premium', amount, { reference })).entryId;
 
 /** Sessions other than this query's with a transaction open (the test's API and worker are idle otherwise). */
 const inTransaction = async () => {
-  const [row] = await stack.db.orm.em.fork().execute<{ n: string }[]>(
+  const [row] = await db.orm.em.fork().execute<{ n: string }[]>(
     `select count(*) as n from pg_stat_activity
       where datname = current_database() and pid <> pg_backend_pid() and xact_start is not null`,
   );
   return Number(row!.n);
 };
-/** Polls `probe` (every 100 ms, up to 5 s) until it gives `want`; gives its last value. */
-async function eventually<T>(probe: () => Promise<T>, want: T): Promise<T> {
-  for (let i = 0; i < 50; i++) {
-    const got = await probe();
-    if (got === want) return got;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return probe();
-}
+/** Polls `probe` until it gives `want` (by a deadline; it throws when that passes). */
+const settles = <T>(what: string, probe: () => Promise<T>, want: T): Promise<T> =>
+  eventually(`${what} to be ${String(want)}`, probe, { until: (got) => got === want, timeoutMs: 15_000 });
+const transactions = (want: number) => settles('the open transactions', inTransaction, want);
 /** Pool connections checked out (by the API, the worker and the tests, which share the pool). */
-const poolInUse = () => (stack.db.orm.em.getConnection().getKnex().client as { pool: { numUsed(): number } }).pool.numUsed();
+const poolInUse = () => (db.orm.em.getConnection().getKnex().client as { pool: { numUsed(): number } }).pool.numUsed();
 
 /** A download opened and left unread (or read on later): the response as soon as its status is in. */
 const download = (url: string, path: string, signal?: AbortSignal) =>
@@ -82,8 +69,8 @@ async function captureApi(limits: Partial<ExportLimits>) {
   const lines: LogLine[] = [];
   const at = (level: string) => (msg: string, fields?: Record<string, unknown>) => void lines.push({ level, msg, fields });
   const log: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => log };
-  const services = buildServices(stack.db.orm, api.temporal, { taskQueue: stack.queue });
-  const app = createApp({ ...services, exports: new ExportService(stack.db.orm, limits), log, readiness: async () => ({ postgres: true, temporal: true }) });
+  const services = buildServices(db.orm, api.temporal, { taskQueue: stack.queue });
+  const app = createApp({ ...services, exports: new ExportService(db.orm, limits), log, readiness: async () => ({ postgres: true, temporal: true }) });
   // Where the route helper finds the app's logger (createApp may set it too).
   app.locals.log ??= log;
   const server = await new Promise<Server>((resolve) => {
@@ -101,7 +88,7 @@ async function captureApi(limits: Partial<ExportLimits>) {
 }
 
 const entryIdsOf = async (portfolioId: string) =>
-  (await stack.db.orm.em.fork().execute<{ id: string }[]>('select id from journal_entries where portfolio_id = ? order by id', [portfolioId])).map((r) => r.id);
+  (await db.orm.em.fork().execute<{ id: string }[]>('select id from journal_entries where portfolio_id = ? order by id', [portfolioId])).map((r) => r.id);
 
 /**
  * Posts `count` premium entries on an account straight in SQL, each balanced
@@ -111,7 +98,7 @@ const entryIdsOf = async (portfolioId: string) =>
  * entry's, so an entry posted later is exported last.
  */
 async function bulkPremiums(portfolioId: string, accountId: string, count: number): Promise<void> {
-  await stack.db.orm.em.fork().transactional(async (em) => {
+  await db.orm.em.fork().transactional(async (em) => {
     const [ext] = await em.execute<{ id: string }[]>(`select id from accounts where portfolio_id = ? and type = 'external'`, [portfolioId]);
     await em.execute(
       `with src as materialized (
@@ -204,11 +191,9 @@ describe('GET /v1/portfolios/:id/export', () => {
 
   beforeAll(async () => {
     p = await h.portfolio();
-    await activity(p.gen, 'premium', '50001.01', '=cmd()');
-    await activity(p.rev, 'premium', '120.50', 'a,"b"');
-    const started = await api.call('POST', `/v1/accounts/${p.gen}/fork`, { key: api.keys.operator, body: {} });
-    expect(started.status).toBe(202);
-    forkId = started.body.operationId;
+    await premium(p.gen, '50001.01', '=cmd()');
+    await premium(p.rev, '120.50', 'a,"b"');
+    forkId = await engineHelpers(api.as('operator')).startFork(p.gen);
     expect((await h.waitFor(forkId)).status).toBe('completed');
   });
 
@@ -269,7 +254,7 @@ describe('GET /v1/portfolios/:id/export', () => {
       const first = await reader.read();
       text += decoder.decode(first.value, { stream: true });
 
-      const late = await activity(big.gen, 'premium', '10.00');
+      const late = await premium(big.gen, '10.00');
       for (let r = await reader.read(); !r.done; r = await reader.read()) text += decoder.decode(r.value, { stream: true });
       text += decoder.decode();
       const after = await api.call('GET', `/v1/portfolios/${big.id}/export`, { key: api.keys.viewer });
@@ -284,14 +269,13 @@ describe('GET /v1/portfolios/:id/export', () => {
     });
 
     it('ends its snapshot transaction when the client leaves mid-export', async () => {
-      const until = (want: number) => eventually(inTransaction, want);
       const abort = new AbortController();
       const res = await fetch(`${api.url}/v1/portfolios/${big.id}/export`, { headers: { authorization: `Bearer ${api.keys.viewer}` }, signal: abort.signal });
       await res.body!.getReader().read();
       // The export waits for the client to read on, its transaction open.
-      expect(await until(1)).toBe(1);
+      expect(await transactions(1)).toBe(1);
       abort.abort();
-      expect(await until(0)).toBe(0);
+      expect(await transactions(0)).toBe(0);
     });
 
     it(`streams at most ${EXPORT_LIMITS.concurrent} exports at once: one more is refused with 503 and Retry-After until one ends`, async () => {
@@ -318,11 +302,12 @@ describe('GET /v1/portfolios/:id/export', () => {
 
       // A client that leaves gives its slot back...
       held[0]!.abort();
-      expect(await eventually(async () => (await api.call('GET', `/v1/portfolios/${p.id}/export`, { key: api.keys.viewer })).status, 200)).toBe(200);
+      const exportStatus = async () => (await api.call('GET', `/v1/portfolios/${p.id}/export`, { key: api.keys.viewer })).status;
+      expect(await settles('the export status', exportStatus, 200)).toBe(200);
       // ...and so does an export that ends: one slot left, used again and again.
       for (let i = 0; i < 3; i++) expect((await entriesCsv(p.gen)).records.length).toBeGreaterThan(0);
       held[1]!.abort();
-      expect(await eventually(inTransaction, 0)).toBe(0);
+      expect(await transactions(0)).toBe(0);
     });
 
     describe('a failure after the first byte', () => {
@@ -341,7 +326,7 @@ describe('GET /v1/portfolios/:id/export', () => {
         await reader.read();
         expect(await inTransaction()).toBe(1);
         // PostgreSQL ends the idle snapshot transaction (and its session) after a second.
-        expect(await eventually(inTransaction, 0)).toBe(0);
+        expect(await transactions(0)).toBe(0);
         expect(capture.errors()).toEqual([]);
 
         // Reading on: what was sent arrives, then the connection breaks instead of ending, so no truncated document passes for a whole one.
@@ -354,7 +339,7 @@ describe('GET /v1/portfolios/:id/export', () => {
           },
         }]);
         // The slot and the pool connection are back.
-        expect(await eventually(async () => poolInUse(), inUse)).toBe(inUse);
+        expect(await settles('the pool connections in use', async () => poolInUse(), inUse)).toBe(inUse);
         const next = await download(capture.url, `/v1/accounts/${p.gen}/entries?format=csv`);
         expect(next.status).toBe(200);
         expect(await readToEnd(next.body!.getReader())).toBeGreaterThan(0);
@@ -368,7 +353,7 @@ describe('GET /v1/portfolios/:id/export', () => {
         await reader.read();
         expect(await inTransaction()).toBe(1);
         // Left unread (the idle timeout is a minute): the deadline ends it.
-        expect(await eventually(inTransaction, 0)).toBe(0);
+        expect(await transactions(0)).toBe(0);
         await expect(readToEnd(reader)).rejects.toThrow();
         expect(capture.errors()).toEqual([{
           level: 'error', msg: 'streamed response aborted at its deadline',
@@ -383,15 +368,15 @@ describe('GET /v1/portfolios/:id/export', () => {
         const res = await download(capture.url, `/v1/portfolios/${big.id}/export`, abort.signal);
         await res.body!.getReader().read();
         abort.abort();
-        expect(await eventually(async () => capture!.lines.some((l) => l.msg === 'streamed response: the client went away'), true)).toBe(true);
+        expect(await settles('the client-went-away log line', async () => capture!.lines.some((l) => l.msg === 'streamed response: the client went away'), true)).toBe(true);
         expect(capture.errors()).toEqual([]);
-        expect(await eventually(inTransaction, 0)).toBe(0);
+        expect(await transactions(0)).toBe(0);
       });
     });
 
     it('writes every posting of an account as CSV, in pages, with the running balance ending at the balance', async () => {
       const { records } = await entriesCsv(big.gen);
-      const [stored] = await stack.db.orm.em.fork().execute<{ count: string }[]>('select count(*) from postings where account_id = ?', [big.gen]);
+      const [stored] = await db.orm.em.fork().execute<{ count: string }[]>('select count(*) from postings where account_id = ?', [big.gen]);
       expect(records).toHaveLength(Number(stored!.count));
       expect(records.length).toBeGreaterThan(50_000);
       expect(records.at(-1)!.balance_after).toBe((await h.account(big.gen)).balance);
@@ -420,10 +405,9 @@ describe('GET /v1/portfolios/:id/export', () => {
     });
 
     it('keeps JSON pages as the default, validates the format and checks access', async () => {
-      const json = await api.call('GET', `/v1/accounts/${p.gen}/entries?limit=2`, { key: api.keys.viewer });
-      expect(json.status).toBe(200);
-      expect(json.body.items).toHaveLength(2);
-      expect(json.body.nextCursor).toEqual(expect.any(String));
+      const json = await ok(api.as('viewer').GET('/v1/accounts/{id}/entries', { params: { path: { id: p.gen }, query: { limit: 2 } } })) as Schemas['Entries'];
+      expect(json.items).toHaveLength(2);
+      expect(json.nextCursor).toEqual(expect.any(String));
       expect((await api.call('GET', `/v1/accounts/${p.gen}/entries?format=xml`)).status).toBe(400);
       expect((await api.call('GET', `/v1/accounts/${p.gen}/entries?format=csv`, { key: null })).status).toBe(401);
       const missing = await api.call('GET', '/v1/accounts/0190b6f0-0000-7000-8000-000000000000/entries?format=csv');

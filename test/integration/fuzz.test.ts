@@ -1,27 +1,20 @@
 import fc from 'fast-check';
-import type { MikroORM } from '@mikro-orm/postgresql';
-import { type TestApi, startTestApi } from '../support/api';
-import { createTestDatabase } from '../support/db';
-import { protocolHelpers } from '../support/protocol';
+import { ok } from '../../src/client';
+import { startTestApi, useTestApi } from '../support/api';
+import { refused, statusOf } from '../support/engine';
 
 /**
  * Fuzzes the API with generated requests: never a 5xx, never a stack trace,
  * and a rejected request changes nothing (journal, audit log, idempotency
- * records, portfolios all keep their row counts).
+ * records, portfolios all keep their row counts). The requests are raw on
+ * purpose (api.call): the typed client would not send most of them.
  */
-let db: { orm: MikroORM; close(): Promise<void> };
-let api: TestApi;
+const { db, api, h } = useTestApi();
 let accounts: string[];
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  api = await startTestApi(db.orm);
-  const p = await protocolHelpers(api, db.orm).portfolio();
+  const p = await h.portfolio();
   accounts = [p.gen, p.rev, p.com];
-});
-afterAll(async () => {
-  await api?.close();
-  await db?.close();
 });
 
 const state = async () =>
@@ -85,11 +78,13 @@ it('limits requests per API key (429 with Retry-After), other keys unaffected', 
   const limited = await startTestApi(db.orm, 'unused', { rateLimitPerMinute: 5 });
   try {
     const statuses = [];
-    for (let i = 0; i < 7; i++) statuses.push((await limited.call('GET', '/v1/portfolios', { key: limited.keys.viewer })).status);
+    const viewer = limited.as('viewer');
+    for (let i = 0; i < 7; i++) statuses.push(await statusOf(viewer.GET('/v1/portfolios')));
     expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429]);
-    const res = await limited.call('GET', '/v1/portfolios', { key: limited.keys.viewer });
-    expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
-    expect((await limited.call('GET', '/v1/portfolios', { key: limited.keys.admin })).status).toBe(200);
+    const refusal = await refused(ok(viewer.GET('/v1/portfolios')));
+    expect(refusal.status).toBe(429);
+    expect(Number(refusal.headers!.get('retry-after'))).toBeGreaterThan(0);
+    expect(await statusOf(limited.client.GET('/v1/portfolios'))).toBe(200);
   } finally {
     await limited.close();
   }

@@ -1,16 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Activities } from '../../src/activities';
-import { type ProtocolStack, startProtocolStack } from '../support/stack';
+import { ok } from '../../src/client';
+import { engineHelpers, okWith, refused, statusOf } from '../support/engine';
+import { useProtocolStack } from '../support/stack';
 
 /**
  * Statement imports end to end: the API parses and stores the file, the
  * importStatement workflow posts it on the real worker, and the ledger keys
  * make a re-import post nothing.
  */
-let stack: ProtocolStack;
-let api: ProtocolStack['api'];
-let h: ProtocolStack['h'];
+const { api, h, db } = useProtocolStack({ wrapActivities: crashing });
 /** Batches to fail once after they committed, as a worker dying before it reports would. */
 let crashAfterCommit = 0;
 
@@ -28,42 +28,31 @@ function crashing(real: Activities): Activities {
   };
 }
 
-beforeAll(async () => {
-  stack = await startProtocolStack({ wrapActivities: crashing });
-  ({ api, h } = stack);
-});
-afterAll(() => stack?.stop());
-
-const sql = <T>(query: string, params: unknown[] = []) => stack.db.orm.em.fork().execute<T[]>(query, params);
+const sql = <T>(query: string, params: unknown[] = []) => db.orm.em.fork().execute<T[]>(query, params);
 const entryCount = async (portfolioId: string) =>
   Number((await sql<{ n: string }>('select count(*) as n from journal_entries where portfolio_id = ?', [portfolioId]))[0]!.n);
 const example = (name: string) => readFileSync(join(__dirname, '../../examples', name), 'utf8');
 
-async function portfolio(openedAt = '2026-11-02') {
-  const res = await api.call('POST', '/v1/portfolios', { body: { name: 'Statements', owner: 'o', initialCapital: '300000.00', openedAt } });
-  expect(res.status).toBe(201);
-  const acct = (t: string) => res.body.units[0].accounts.find((a: { type: string }) => a.type === t).id as string;
-  return { id: res.body.id as string, gen: acct('gen'), rev: acct('rev'), com: acct('com') };
-}
+const portfolio = (openedAt = '2026-11-02') => h.portfolio('300000.00', {}, { name: 'Statements', openedAt });
 
 async function mapBrokerIds(p: { gen: string; rev: string; com: string }) {
   for (const [id, broker] of [[p.gen, 'U7410021'], [p.rev, 'U7410022'], [p.com, 'U7410023']] as const) {
-    const res = await api.call('PATCH', `/v1/accounts/${id}`, { body: { brokerAccountId: broker, label: `IBKR ${broker}` } });
-    expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ brokerAccountId: broker, label: `IBKR ${broker}` });
+    const updated = await okWith(200, api.client.PATCH('/v1/accounts/{id}', { params: { path: { id } }, body: { brokerAccountId: broker, label: `IBKR ${broker}` } }));
+    expect(updated).toMatchObject({ brokerAccountId: broker, label: `IBKR ${broker}` });
   }
 }
 
+/** Any upload, as is: malformed files, odd content types and the dry run (whose answer the API does not describe). */
 async function upload(portfolioId: string, body: string, query = '', contentType = 'text/csv') {
   return api.call('POST', `/v1/portfolios/${portfolioId}/imports${query}`, { raw: body, headers: { 'content-type': contentType } });
 }
 
-/** Uploads and waits for the import workflow to end; returns the import. */
-async function importFile(portfolioId: string, body: string, query = '', contentType = 'text/csv') {
-  const res = await upload(portfolioId, body, query, contentType);
-  expect(res.status).toBe(202);
-  const op = await h.waitFor(res.body.operationId);
-  const imported = (await api.call('GET', `/v1/imports/${res.body.importId}`)).body;
+type ImportQuery = Parameters<typeof h.importStatement>[3];
+/** Uploads (202) and waits for the import workflow to end; returns the import. */
+async function importFile(portfolioId: string, body: string, query: ImportQuery = {}, contentType = 'text/csv') {
+  const started = await h.importStatement(portfolioId, body, contentType, query);
+  const op = await h.waitFor(started.operationId);
+  const imported = await h.importOf(started.importId);
   // On failure, say why: the run's steps and the import's error.
   if (op.status !== 'completed') throw new Error(`the import run ended ${op.status}: ${JSON.stringify({ op, imported })}`);
   expect(op.type).toBe('import');
@@ -76,31 +65,31 @@ describe('statement imports', () => {
   it('imports the examples, reconciles to the cent, and posts nothing on a re-import', async () => {
     const p = await portfolio();
     await mapBrokerIds(p);
-    const flex = await importFile(p.id, example('ibkr-flex-november.xml'), '', 'application/xml');
+    const flex = await importFile(p.id, example('ibkr-flex-november.xml'), {}, 'application/xml');
     expect(flex).toMatchObject({ status: 'completed', format: 'ibkr-flex', rejected: [], duplicates: 0, pending: 0 });
     expect(flex.posted).toBeGreaterThan(8);
     expect(flex.reconciliation).toHaveLength(1);
     expect(flex.reconciliation[0]).toMatchObject({ accountId: p.gen, brokerAccountId: 'U7410021', date: '2026-11-27', difference: '0.00' });
     expect(flex.valuations[0]).toMatchObject({ accountId: p.gen, date: '2026-11-27' });
-    expect(flex.valuations[0].unrealized).not.toBe('0.00');
+    expect(flex.valuations[0]!.unrealized).not.toBe('0.00');
 
     const statement = await importFile(p.id, example('statement-november.csv'));
     expect(statement).toMatchObject({ status: 'completed', format: 'csv', rejected: [], duplicates: 0 });
-    expect(statement.reconciliation.map((r: { accountId: string; difference: string }) => [r.accountId, r.difference]).sort())
+    expect(statement.reconciliation.map((r) => [r.accountId, r.difference]).sort())
       .toEqual([[p.rev, '0.00'], [p.com, '0.00']].sort());
     // The engine's balance today is the statement's balance: nothing was posted after the 27th.
     for (const r of [...flex.reconciliation, ...statement.reconciliation]) expect((await h.account(r.accountId)).balance).toBe(r.statementBalance);
 
     const entries = await entryCount(p.id);
-    const again = await importFile(p.id, example('ibkr-flex-november.xml'), '', 'application/xml');
+    const again = await importFile(p.id, example('ibkr-flex-november.xml'), {}, 'application/xml');
     expect(again).toMatchObject({ posted: 0, duplicates: flex.posted, rejected: [] });
     const againCsv = await importFile(p.id, example('statement-november.csv'));
     expect(againCsv).toMatchObject({ posted: 0, duplicates: statement.posted });
     expect(await entryCount(p.id)).toBe(entries);
     expect((await h.integrity(p.id)).ok).toBe(true);
 
-    const listed = await api.call('GET', `/v1/portfolios/${p.id}/imports`);
-    expect(listed.body.items).toHaveLength(4);
+    const listed = await ok(api.client.GET('/v1/portfolios/{id}/imports', { params: { path: { id: p.id } } }));
+    expect(listed.items).toHaveLength(4);
     const valuation = await sql<{ value: string }>('select value from valuations where account_id = ?', [p.gen]);
     expect(valuation).toHaveLength(1);
   });
@@ -128,9 +117,9 @@ describe('statement imports', () => {
       `2026-11-27,${p.gen},statement_balance,121400.00,,`,
     ]));
     expect(res.posted).toBe(1);
-    expect(res.rejected.map((r: { line: number }) => r.line)).toEqual([3, 4, 5, 6, 7]);
-    expect(res.rejected[0].reason).toContain('unknown account "U0000000"');
-    expect(res.rejected[4].reason).toMatch(/Com-Acc/);
+    expect(res.rejected.map((r) => r.line)).toEqual([3, 4, 5, 6, 7]);
+    expect(res.rejected[0]!.reason).toContain('unknown account "U0000000"');
+    expect(res.rejected[4]!.reason).toMatch(/Com-Acc/);
     expect(res.reconciliation[0]).toMatchObject({ statementBalance: '121400.00', engineBalance: '121500.00', difference: '-100.00' });
   });
 
@@ -141,10 +130,10 @@ describe('statement imports', () => {
       `2026-11-05,${p.gen},premium,1500.00,AT-1,`,
       `2026-11-06,${p.com},withdrawal,10.00,AT-2,`,
       `2026-11-07,${p.gen},premium,900.00,AT-3,`,
-    ]), '?atomic=true');
+    ]), { atomic: 'true' });
     expect(bad).toMatchObject({ status: 'failed', posted: 0 });
     expect(bad.error).toContain('nothing was posted');
-    expect(bad.rejected.map((r: { line: number }) => r.line)).toEqual([3]);
+    expect(bad.rejected.map((r) => r.line)).toEqual([3]);
     expect(bad.pending).toBe(0);
     const statuses = await sql<{ seq: number; status: string }>('select seq, status from import_lines where import_id = ? order by seq', [bad.id]);
     expect(statuses.map((l) => l.status)).toEqual(['not_posted', 'rejected', 'not_posted']);
@@ -160,7 +149,7 @@ describe('statement imports', () => {
     const good = await importFile(p.id, csv([
       `2026-11-05,${p.gen},premium,1500.00,AT-1,`,
       `2026-11-07,${p.gen},premium,900.00,AT-3,`,
-    ]), '?atomic=true');
+    ]), { atomic: 'true' });
     expect(good).toMatchObject({ status: 'completed', posted: 2 });
     expect((await h.account(p.gen)).balance).toBe('122400.00');
   });
@@ -186,10 +175,10 @@ describe('statement imports', () => {
     await mapBrokerIds(p);
     const oneLine = example('ibkr-flex-november.xml').replace(/>\s+</g, '><');
     expect(oneLine.split('\n').filter((l) => l.trim()).length).toBeLessThanOrEqual(2);
-    const res = await importFile(p.id, oneLine, '', 'application/xml');
+    const res = await importFile(p.id, oneLine, {}, 'application/xml');
     expect(res).toMatchObject({ status: 'completed', rejected: [] });
     expect(res.posted).toBe(21);
-    expect(res.reconciliation[0].difference).toBe('0.00');
+    expect(res.reconciliation[0]!.difference).toBe('0.00');
   });
 
   it('takes an upper-case portfolio id as the same portfolio: one audit chain, still intact', async () => {
@@ -203,12 +192,11 @@ describe('statement imports', () => {
   it('marks a cancelled import failed, keeping what its batches posted', async () => {
     const p = await portfolio('2026-06-01');
     const rows = Array.from({ length: 3000 }, (_, i) => `2026-07-15,${p.gen},premium,1.00,CANCEL-${i},`);
-    const res = await upload(p.id, csv(rows));
-    expect(res.status).toBe(202);
-    expect((await api.call('POST', `/v1/operations/${res.body.operationId}/cancel`)).status).toBe(202);
-    const op = await h.waitFor(res.body.operationId);
+    const res = await h.importStatement(p.id, csv(rows));
+    expect(await statusOf(api.client.POST('/v1/operations/{operationId}/cancel', { params: { path: { operationId: res.operationId } } }))).toBe(202);
+    const op = await h.waitFor(res.operationId);
     expect(op.status).toBe('cancelled');
-    const view = (await api.call('GET', `/v1/imports/${res.body.importId}`)).body;
+    const view = await h.importOf(res.importId);
     expect(view).toMatchObject({ status: 'failed', error: 'the import stopped: cancelled by an operator' });
     // Whatever committed is posted exactly once: the account holds exactly the posted lines.
     expect((await h.account(p.gen)).balance).toBe((120000 + view.posted).toFixed(2));
@@ -245,7 +233,7 @@ describe('statement imports', () => {
     expect(nul.status).toBe(400);
     expect(nul.body.detail).toContain('line 3: a NUL character');
     expect((await upload(p.id, csv([]), '?format=excel')).status).toBe(400);
-    expect((await api.call('POST', `/v1/portfolios/${p.id}/imports`, { raw: csv([]), headers: { 'content-type': 'text/csv' }, key: api.keys.viewer })).status).toBe(403);
+    expect((await refused(engineHelpers(api.as('viewer')).importStatement(p.id, csv([])))).status).toBe(403);
     expect(await sql('select 1 from imports where portfolio_id = ?', [p.id])).toHaveLength(0);
   });
 
@@ -258,7 +246,7 @@ describe('statement imports', () => {
     expect(res).toMatchObject({ status: 'completed', lines: 1200, posted: 1200, duplicates: 0, rejected: [] });
     const total = rows.reduce((s, _, i) => s + 100 + (i % 100), 0);
     expect((await h.account(p.gen)).balance).toBe((120000 + total / 100).toFixed(2));
-    const op = await api.call('GET', `/v1/operations/${res.operationId}`);
-    expect(op.body.steps.map((s: { name: string }) => s.name)).toEqual(['begin', 'post lines 2-501', 'post lines 502-1001', 'post lines 1002-1201', 'reconcile and finish']);
+    const op = await h.operation(res.operationId);
+    expect(op.steps.map((s) => s.name)).toEqual(['begin', 'post lines 2-501', 'post lines 502-1001', 'post lines 1002-1201', 'reconcile and finish']);
   });
 });

@@ -3,14 +3,15 @@ import type { AddressInfo } from 'node:net';
 import { defaultPayloadConverter } from '@temporalio/common';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import type { Activities } from '../../src/activities';
+import type { Schemas } from '../../src/client';
 import { currentRequestId } from '../../src/infra/request-context';
 import { REQUEST_ID_HEADER } from '../../src/shared/request-id';
 import { startTestApi } from '../support/api';
-import { type ProtocolStack, startProtocolStack } from '../support/stack';
+import { okWith } from '../support/engine';
+import { useProtocolStack } from '../support/stack';
 
 type Family = parsePrometheusTextFormat.MetricFamily;
 
-let stack: ProtocolStack;
 /** Every activity call (local ones included) with the request id it ran under. */
 const calls: { activity: string; requestId?: string }[] = [];
 
@@ -26,12 +27,10 @@ const recording = (real: Activities): Activities =>
     ]),
   ) as Activities;
 
-beforeAll(async () => {
-  stack = await startProtocolStack({ wrapActivities: recording });
-});
-afterAll(() => stack?.stop());
+const stack = useProtocolStack({ wrapActivities: recording });
+const { api, h, db } = stack;
 
-async function scrape(url = stack.api.url, headers: Record<string, string> = {}): Promise<{ status: number; contentType: string | null; text: string }> {
+async function scrape(url = api.url, headers: Record<string, string> = {}): Promise<{ status: number; contentType: string | null; text: string }> {
   const res = await fetch(`${url}/metrics`, { headers });
   return { status: res.status, contentType: res.headers.get('content-type'), text: await res.text() };
 }
@@ -69,12 +68,9 @@ describe('GET /metrics', () => {
     const stepsBefore = histogramCount(before, 'alluse_saga_step_seconds', { activity: 'forkBegin' });
     const postsBefore = histogramCount(before, 'alluse_ledger_post_seconds');
 
-    const { api, h } = stack;
     const p = await h.portfolio();
     await h.activity(p.gen, 'premium', '50001.01');
-    const started = await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} });
-    expect(started.status).toBe(202);
-    expect((await h.waitFor(started.body.operationId)).status).toBe('completed');
+    expect((await h.fork(p.gen)).status).toBe('completed');
 
     const res = await scrape();
     expect(res.status).toBe(200);
@@ -105,7 +101,7 @@ describe('GET /metrics', () => {
   it('needs no key by default and, with a metrics token, exactly that bearer token', async () => {
     expect((await scrape()).status).toBe(200);
     const token = 'metrics-token-0123456789';
-    const guarded = await startTestApi(stack.db.orm, stack.queue, { metrics: { token } });
+    const guarded = await startTestApi(db.orm, stack.queue, { metrics: { token } });
     try {
       const none = await scrape(guarded.url);
       expect(none.status).toBe(401);
@@ -126,7 +122,7 @@ describe('GET /metrics', () => {
     });
     await new Promise<void>((resolve) => sdk.listen(0, '127.0.0.1', resolve));
     const address = `127.0.0.1:${(sdk.address() as AddressInfo).port}`;
-    const withSdk = await startTestApi(stack.db.orm, stack.queue, { metrics: { sdkAddress: address } });
+    const withSdk = await startTestApi(db.orm, stack.queue, { metrics: { sdkAddress: address } });
     try {
       const all = parsePrometheusTextFormat((await scrape(withSdk.url)).text);
       expect(family(all, 'temporal_worker_task_slots_available')?.metrics[0]?.value).toBe('100');
@@ -145,7 +141,6 @@ describe('GET /metrics', () => {
 
 describe('request ids', () => {
   it('echoes a valid X-Request-Id and replaces a missing, malformed or overlong one with a uuid v7', async () => {
-    const { api } = stack;
     const ok = await api.call('GET', '/healthz', { headers: { 'x-request-id': 'client-42.retry_1' } });
     expect(ok.headers.get('x-request-id')).toBe('client-42.retry_1');
     // On refused requests too.
@@ -162,17 +157,16 @@ describe('request ids', () => {
   });
 
   it('carries the request id into the workflow it starts and into every activity it runs, local ones included', async () => {
-    const { api, h } = stack;
     const p = await h.portfolio();
     await h.activity(p.gen, 'premium', '50001.01');
     const requestId = `fork-req-${Date.now()}`;
     const from = calls.length;
-    const started = await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {}, headers: { 'x-request-id': requestId } });
-    expect(started.status).toBe(202);
-    expect(started.headers.get('x-request-id')).toBe(requestId);
-    expect((await h.waitFor(started.body.operationId)).status).toBe('completed');
+    const answer = api.client.POST('/v1/accounts/{id}/fork', { params: { path: { id: p.gen } }, body: {}, headers: { 'x-request-id': requestId } });
+    const { operationId } = await okWith(202, answer) as Schemas['OperationStarted'];
+    expect((await answer).response.headers.get('x-request-id')).toBe(requestId);
+    expect((await h.waitFor(operationId)).status).toBe('completed');
 
-    const history = await api.temporal.workflow.getHandle(started.body.operationId).fetchHistory();
+    const history = await api.temporal.workflow.getHandle(operationId).fetchHistory();
     const read = (fields?: Record<string, unknown> | null) => {
       const payload = fields?.[REQUEST_ID_HEADER];
       return payload ? defaultPayloadConverter.fromPayload(payload as never) : undefined;

@@ -2,23 +2,20 @@ import type { Client } from '@temporalio/client';
 import { createActivities, type Activities } from '../../src/activities';
 import { PaperBroker } from '../../src/broker/paper';
 import { loadConfig } from '../../src/config';
+import { ok } from '../../src/client';
 import { formatMoney, money } from '../../src/domain/money';
 import { LedgerService } from '../../src/ledger/ledger';
 import { SyntheticMarketData } from '../../src/market/provider';
 import { engineSchedules } from '../../src/schedules';
 import { ProtocolService } from '../../src/services/protocols';
-import { type ProtocolStack, startProtocolStack } from '../support/stack';
+import { type MergeResult, type ReinvestResult, refused } from '../support/engine';
+import { useProtocolStack } from '../support/stack';
 
 /**
  * One test per money defect found in review: each failed on the code before
  * its fix. Steps are held at chosen points (gates) to force the interleavings
  * that lost track of money.
  */
-let stack: ProtocolStack;
-let db: ProtocolStack['db'];
-let api: ProtocolStack['api'];
-let h: ProtocolStack['h'];
-
 /** Activities held until released, keyed by activity name and a predicate on their first argument. */
 const gates: { name: keyof Activities; when: (arg: Record<string, unknown>) => boolean; reached: () => void; release: Promise<void> }[] = [];
 
@@ -47,11 +44,7 @@ function gated(real: Activities): Activities {
   ) as Activities;
 }
 
-beforeAll(async () => {
-  stack = await startProtocolStack({ wrapActivities: gated });
-  ({ db, api, h } = stack);
-});
-afterAll(() => stack?.stop());
+const { db, api, h } = useProtocolStack({ wrapActivities: gated });
 afterEach(() => {
   gates.length = 0;
 });
@@ -64,9 +57,9 @@ const SMALL = { forkThreshold: '1000.00', mergeThreshold: '5000.00', forkCooling
 async function threeLevels() {
   const p = await h.portfolio('300000.00', SMALL);
   await h.activity(p.gen, 'premium', '2000.00');
-  const a = (await h.waitFor((await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} })).body.operationId)).result.summary;
+  const a = await h.forked(p.gen);
   await h.activity(a.newGenAccountId, 'premium', '2000.00');
-  const b = (await h.waitFor((await api.call('POST', `/v1/accounts/${a.newGenAccountId}/fork`, { body: {} })).body.operationId)).result.summary;
+  const b = await h.forked(a.newGenAccountId);
   // Both units over the merge threshold.
   await h.activity(a.newGenAccountId, 'premium', '6000.00');
   await h.activity(b.newGenAccountId, 'premium', '6000.00');
@@ -83,39 +76,37 @@ async function expectAllMoneyInActiveAccounts(portfolioId: string) {
     if (a.status !== 'active') expect({ id: a.id, status: a.status, balance: a.balance }).toEqual({ id: a.id, status: a.status, balance: '0.00' });
   }
   const integrity = await h.integrity(portfolioId);
-  expect(integrity.checks.find((c: { name: string }) => c.name === 'no-money-outside-active-accounts')).toMatchObject({ ok: true });
+  expect(integrity.checks.find((c) => c.name === 'no-money-outside-active-accounts')).toMatchObject({ ok: true });
   expect(integrity.ok).toBe(true);
 }
 
 describe('defect 1: a parent and its child merging at once', () => {
   it('child begins first, parent merges and completes before the child moves: the child lands in the root, nothing in a merged account', async () => {
     const { p, a, b } = await threeLevels();
-    const total = (await api.call('GET', `/v1/portfolios/${p.id}`)).body.totals.balance;
+    const total = (await h.tree(p.id)).totals.balance;
     const held = gate('mergeMoveBalances', (ctx) => ctx.unitId === b.newUnitId);
-    const child = await api.call('POST', `/v1/units/${b.newUnitId}/merge`, { body: {} });
+    const child = await h.startMerge(b.newUnitId);
     await held.arrived;
-    const parent = await api.call('POST', `/v1/units/${a.newUnitId}/merge`, { body: {} });
-    expect((await h.waitFor(parent.body.operationId)).status).toBe('completed');
+    expect((await h.merge(a.newUnitId)).status).toBe('completed');
     held.release();
-    const childOp = await h.waitFor(child.body.operationId);
+    const childOp = await h.waitFor<MergeResult>(child);
     expect(childOp.status).toBe('completed');
     expect(childOp.result.summary.targetAccountId).toBe(p.com);
 
-    expect((await api.call('GET', `/v1/portfolios/${p.id}`)).body.totals.balance).toBe(total);
+    expect((await h.tree(p.id)).totals.balance).toBe(total);
     await expectAllMoneyInActiveAccounts(p.id);
-    const [target] = await sql<{ target_account_id: string }>('select target_account_id from merging_events where workflow_id = ?', [child.body.operationId]);
+    const [target] = await sql<{ target_account_id: string }>('select target_account_id from merging_events where workflow_id = ?', [child]);
     expect(target!.target_account_id).toBe(p.com);
   });
 
   it('parent begins first, the child moves in between: both complete (the parent no longer compensates)', async () => {
     const { p, a, b } = await threeLevels();
     const held = gate('mergeMoveBalances', (ctx) => ctx.unitId === a.newUnitId);
-    const parent = await api.call('POST', `/v1/units/${a.newUnitId}/merge`, { body: {} });
+    const parent = await h.startMerge(a.newUnitId);
     await held.arrived;
-    const child = await api.call('POST', `/v1/units/${b.newUnitId}/merge`, { body: {} });
-    expect((await h.waitFor(child.body.operationId)).status).toBe('completed');
+    expect((await h.merge(b.newUnitId)).status).toBe('completed');
     held.release();
-    expect((await h.waitFor(parent.body.operationId)).status).toBe('completed');
+    expect((await h.waitFor(parent)).status).toBe('completed');
     await expectAllMoneyInActiveAccounts(p.id);
     // Everything above the root's opening ended in the root Com-Acc.
     const root = Object.fromEntries((await balancesOf(p.id)).filter((x) => [p.gen, p.rev, p.com].includes(x.id)).map((x) => [x.id, x.balance]));
@@ -125,7 +116,7 @@ describe('defect 1: a parent and its child merging at once', () => {
 
   it('one scan starts both merges and all money ends in active accounts', async () => {
     const { p } = await threeLevels();
-    const scan = await h.waitFor((await api.call('POST', '/v1/scans', { body: { portfolioId: p.id, kinds: ['merge'] } })).body.operationId);
+    const scan = await h.scan({ portfolioId: p.id, kinds: ['merge'] });
     expect(scan.result.started).toHaveLength(2);
     for (const s of scan.result.started) expect((await h.waitFor(s.operationId)).status).toBe('completed');
     await expectAllMoneyInActiveAccounts(p.id);
@@ -134,7 +125,7 @@ describe('defect 1: a parent and its child merging at once', () => {
 
   it('the integrity check fails when a merged account holds money, and the ledger refuses to post to one', async () => {
     const { p, a } = await threeLevels();
-    expect((await h.waitFor((await api.call('POST', `/v1/units/${a.newUnitId}/merge`, { body: {} })).body.operationId)).status).toBe('completed');
+    expect((await h.merge(a.newUnitId)).status).toBe('completed');
     const ledger = new LedgerService(db.orm);
     const [ext] = await sql<{ id: string }>(`select id from accounts where portfolio_id = ? and type = 'external'`, [p.id]);
     await expect(ledger.post({
@@ -144,7 +135,7 @@ describe('defect 1: a parent and its child merging at once', () => {
     // Money put into the merged Com-Acc behind the ledger's back is caught.
     await sql(`update accounts set cash = cash + 5 where id = ?`, [a.newComAccountId]);
     const integrity = await h.integrity(p.id);
-    expect(integrity.checks.find((c: { name: string }) => c.name === 'no-money-outside-active-accounts')).toMatchObject({ ok: false });
+    expect(integrity.checks.find((c) => c.name === 'no-money-outside-active-accounts')).toMatchObject({ ok: false });
     expect(integrity.ok).toBe(false);
   });
 });
@@ -154,13 +145,12 @@ describe('defect 3: a withdrawal while a reinvestment runs', () => {
     const p = await h.portfolio();
     await h.activity(p.rev, 'premium', '10000.00');
     const held = gate('reinvestAllocate', (ctx) => ctx.accountId === p.rev);
-    const started = await api.call('POST', `/v1/accounts/${p.rev}/reinvest`, { body: { quarter: '2026Q3' } });
+    const started = await h.startReinvest(p.rev, { quarter: '2026Q3' });
     await held.arrived;
-    // Planned: 9500.00 above the buffer. The operator withdraws 4000.00 meanwhile.
-    const w = await api.call('POST', `/v1/accounts/${p.rev}/activity`, { body: { type: 'withdrawal', amount: '4000.00' }, headers: { 'idempotency-key': 'w-during-reinvest' } });
-    expect(w.status).toBe(201);
+    // Planned: 9500.00 above the buffer. The operator withdraws 4000.00 meanwhile (201, or the helper throws).
+    await h.activity(p.rev, 'withdrawal', '4000.00', { idempotencyKey: 'w-during-reinvest' });
     held.release();
-    const op = await h.waitFor(started.body.operationId);
+    const op = await h.waitFor<ReinvestResult>(started);
     expect(op.status).toBe('completed');
     const acct = await h.account(p.rev);
     // Cash 10500.00 of a 96000.00 balance; the 5% buffer (4800.00) stays, 5700.00 is reinvested 75/25.
@@ -179,11 +169,11 @@ describe('defect 3: a withdrawal while a reinvestment runs', () => {
     const p = await h.portfolio();
     await h.activity(p.rev, 'premium', '1500.00');
     const held = gate('reinvestAllocate', (ctx) => ctx.accountId === p.rev);
-    const started = await api.call('POST', `/v1/accounts/${p.rev}/reinvest`, { body: { quarter: '2026Q3' } });
+    const started = await h.startReinvest(p.rev, { quarter: '2026Q3' });
     await held.arrived;
-    await api.call('POST', `/v1/accounts/${p.rev}/activity`, { body: { type: 'withdrawal', amount: '1000.00' }, headers: { 'idempotency-key': 'w-skip' } });
+    await h.activity(p.rev, 'withdrawal', '1000.00', { idempotencyKey: 'w-skip' });
     held.release();
-    const op = await h.waitFor(started.body.operationId);
+    const op = await h.waitFor<ReinvestResult>(started);
     expect(op.status).toBe('completed');
     expect(op.result.status).toBe('skipped');
     const [ev] = await sql<{ status: string; reason: string }>('select status, reason from reinvestment_events where workflow_id = ?', [op.operationId]);
@@ -207,7 +197,7 @@ describe('defect 4: forks per day', () => {
     for (let round = 0; round < 4; round++) {
       const p = await h.portfolio('300000.00', { ...SMALL, maxForksPerDay: 2 });
       await h.activity(p.gen, 'premium', '2000.00');
-      const a = (await h.waitFor((await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} })).body.operationId)).result.summary;
+      const a = await h.forked(p.gen);
       await h.activity(p.gen, 'premium', '2000.00');
       await h.activity(a.newGenAccountId, 'premium', '2000.00');
       const outcomes = await Promise.all([begin(p.id, p.gen), begin(p.id, a.newGenAccountId)]);
@@ -220,7 +210,7 @@ describe('defect 4: forks per day', () => {
   it('counts "today" in the portfolio time zone', async () => {
     const p = await h.portfolio('300000.00', { ...SMALL, maxForksPerDay: 1, timezone: 'America/New_York' });
     await h.activity(p.gen, 'premium', '2000.00');
-    const op = await h.waitFor((await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} })).body.operationId);
+    const op = await h.fork(p.gen);
     // That fork happened at 02:00 UTC on 29 November: 21:00 on 28 November in New York. The account is older.
     await sql(`update forking_events set started_at = '2026-11-29T02:00:00Z' where workflow_id = ?`, [op.operationId]);
     await sql(`update accounts set created_at = '2026-01-01T00:00:00Z', last_fork_at = '2026-11-29T02:00:00Z' where id = ?`, [p.gen]);
@@ -231,14 +221,14 @@ describe('defect 4: forks per day', () => {
     expect(await dry('2026-11-29T12:00:00Z')).toMatchObject({ eligible: true });
     // 03:00 UTC on 29 November is still 28 November in New York: the limit is reached.
     expect((await dry('2026-11-29T03:00:00Z')).reasons).toContain('the portfolio reached its forks-per-day limit (1 of 1 today)');
-    await api.call('PATCH', `/v1/portfolios/${p.id}/settings`, { body: { timezone: 'UTC' } });
+    await ok(api.client.PATCH('/v1/portfolios/{id}/settings', { params: { path: { id: p.id } }, body: { timezone: 'UTC' } }));
     expect((await dry('2026-11-29T12:00:00Z')).reasons).toContain('the portfolio reached its forks-per-day limit (1 of 1 today)');
   });
 
   it('refuses an unknown time zone', async () => {
-    const res = await api.call('POST', '/v1/portfolios', { body: { name: 'P', owner: 'o', initialCapital: '1000.00', settings: { timezone: 'Mars/Olympus' } } });
+    const res = await refused(h.portfolio('1000.00', { timezone: 'Mars/Olympus' }));
     expect(res.status).toBe(400);
-    expect(JSON.stringify(res.body.errors)).toMatch(/IANA time zone/);
+    expect(JSON.stringify(res.problem.errors)).toMatch(/IANA time zone/);
   });
 });
 
@@ -246,18 +236,18 @@ describe('a reinvestment and a merge of the same unit', () => {
   it('refuses to merge a unit while a reinvestment of one of its accounts runs', async () => {
     const p = await h.portfolio('300000.00', { ...SMALL, mergeThreshold: '60000.00' });
     await h.activity(p.gen, 'premium', '2000.00');
-    const a = (await h.waitFor((await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} })).body.operationId)).result.summary;
+    const a = await h.forked(p.gen);
     await h.activity(a.newComAccountId, 'premium', '10000.00');
     await h.activity(a.newGenAccountId, 'premium', '60000.00');
     const held = gate('reinvestAllocate', (ctx) => ctx.accountId === a.newComAccountId);
-    const reinvest = await api.call('POST', `/v1/accounts/${a.newComAccountId}/reinvest`, { body: { quarter: '2026Q3' } });
+    const reinvest = await h.startReinvest(a.newComAccountId, { quarter: '2026Q3' });
     await held.arrived;
-    const merge = await api.call('POST', `/v1/units/${a.newUnitId}/merge`, { body: {} });
+    const merge = await refused(h.startMerge(a.newUnitId));
     expect(merge.status).toBe(422);
-    expect(merge.body.reasons).toContain('a reinvestment of an account of the unit is running');
+    expect(merge.problem.reasons).toContain('a reinvestment of an account of the unit is running');
     held.release();
-    expect((await h.waitFor(reinvest.body.operationId)).status).toBe('completed');
-    expect((await h.waitFor((await api.call('POST', `/v1/units/${a.newUnitId}/merge`, { body: {} })).body.operationId)).status).toBe('completed');
+    expect((await h.waitFor(reinvest)).status).toBe('completed');
+    expect((await h.merge(a.newUnitId)).status).toBe('completed');
     expect((await h.integrity(p.id)).ok).toBe(true);
   });
 });
@@ -266,14 +256,14 @@ describe('defect 5: a merge keeps the tax reserve a reserve', () => {
   it('moves the reserve into the target reserve, and only positions into cash', async () => {
     const p = await h.portfolio('300000.00', { ...SMALL, taxReservePct: '0.3', mergeThreshold: '60000.00' });
     await h.activity(p.gen, 'premium', '2000.00');
-    const a = (await h.waitFor((await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} })).body.operationId)).result.summary;
+    const a = await h.forked(p.gen);
     await h.activity(a.newComAccountId, 'premium', '10000.00');
-    expect((await h.waitFor((await api.call('POST', `/v1/accounts/${a.newComAccountId}/reinvest`, { body: { quarter: '2026Q3' } })).body.operationId)).status).toBe('completed');
+    expect((await h.reinvest(a.newComAccountId, { quarter: '2026Q3' })).status).toBe('completed');
     const com = await h.account(a.newComAccountId);
     expect(com.buckets.reserve).not.toBe('0.00');
     await h.activity(a.newGenAccountId, 'premium', '60000.00');
     const rootBefore = await h.account(p.com);
-    const merge = await h.waitFor((await api.call('POST', `/v1/units/${a.newUnitId}/merge`, { body: {} })).body.operationId);
+    const merge = await h.merge(a.newUnitId);
     expect(merge.status).toBe('completed');
     const rootAfter = await h.account(p.com);
     expect(rootAfter.buckets.reserve).toBe(formatMoney(money(rootBefore.buckets.reserve).plus(com.buckets.reserve)));

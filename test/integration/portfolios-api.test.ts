@@ -1,28 +1,18 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
-import { createTestDatabase } from '../support/db';
-import { type TestApi, startTestApi } from '../support/api';
+import { type Schemas, ok, type operations } from '../../src/client';
+import { useTestApi } from '../support/api';
+import { type NewPortfolio, accountOf, engineHelpers, okWith, statusOf } from '../support/engine';
+import committedOpenApi from '../../src/client/openapi.json';
+import { DOCS_CSP } from '../../src/api/docs';
 
-let db: { orm: MikroORM; close(): Promise<void> };
-let api: TestApi;
+const { api, h } = useTestApi();
 
-beforeAll(async () => {
-  db = await createTestDatabase();
-  api = await startTestApi(db.orm);
-});
-afterAll(async () => {
-  await api.close();
-  await db.close();
-});
+/** A page of an account's entries (JSON, the default format). */
+const entriesOf = async (id: string, query: NonNullable<operations['listAccountEntries']['parameters']['query']> = {}) =>
+  (await ok(api.client.GET('/v1/accounts/{id}/entries', { params: { path: { id }, query } }))) as Schemas['Entries'];
 
-const createPortfolio = async (body: Record<string, unknown> = {}) => {
-  const res = await api.call('POST', '/v1/portfolios', {
-    body: { name: 'Main', owner: 'ana@example.com', initialCapital: '300000.00', ...body },
-  });
-  expect(res.status).toBe(201);
-  return res.body;
-};
-const accountOf = (p: { units: { kind: string; accounts: { type: string; id: string }[] }[] }, type: string) =>
-  p.units.find((u) => u.kind === 'root')!.accounts.find((a) => a.type === type)!;
+/** A new portfolio (201): the whole answer. */
+const createPortfolio = async (body: Partial<NewPortfolio> = {}) =>
+  (await h.createPortfolio({ name: 'Main', owner: 'ana@example.com', initialCapital: '300000.00', ...body })).body;
 
 describe('portfolios', () => {
   it('opens a $300,000.00 moderate portfolio as Gen 120000 / Rev 90000 / Com 90000 with 5% buffers', async () => {
@@ -30,19 +20,17 @@ describe('portfolios', () => {
     expect(p.totals.balance).toBe('300000.00');
     expect(p.settings.forkThreshold).toBe('50000.00');
     expect(p.units).toHaveLength(1);
-    const gen = accountOf(p, 'gen') as unknown as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-    expect(gen).toMatchObject({
+    expect(accountOf(p, 'gen')).toMatchObject({
       balance: '120000.00', baseBalance: '120000.00', surplus: '0.00', status: 'active', bufferRequired: '6000.00',
       buckets: { cash: '6000.00', contracts: '114000.00', leaps: '0.00', reserve: '0.00' },
     });
     expect(accountOf(p, 'rev')).toMatchObject({ balance: '90000.00', buckets: { cash: '4500.00', contracts: '85500.00' } });
     expect(accountOf(p, 'com')).toMatchObject({ balance: '90000.00', buckets: { cash: '4500.00', contracts: '85500.00' } });
 
-    const again = await api.call('GET', `/v1/portfolios/${p.id}`, { key: api.keys.viewer });
-    expect(again.status).toBe(200);
-    expect(again.body.units[0].accounts).toHaveLength(3);
-    const list = await api.call('GET', '/v1/portfolios', { key: api.keys.viewer });
-    expect(list.body.items.map((x: { id: string }) => x.id)).toContain(p.id);
+    const again = await okWith(200, api.as('viewer').GET('/v1/portfolios/{id}', { params: { path: { id: p.id } } }));
+    expect(again.units[0]!.accounts).toHaveLength(3);
+    const list = await ok(api.as('viewer').GET('/v1/portfolios'));
+    expect(list.items.map((x) => x.id)).toContain(p.id);
   });
 
   it('applies a template and settings overrides, and validates them', async () => {
@@ -62,12 +50,12 @@ describe('portfolios', () => {
 
   it('lets an admin change settings and refuses an operator', async () => {
     const p = await createPortfolio();
-    const denied = await api.call('PATCH', `/v1/portfolios/${p.id}/settings`, { key: api.keys.operator, body: { forkThreshold: '60000.00' } });
-    expect(denied.status).toBe(403);
-    const ok = await api.call('PATCH', `/v1/portfolios/${p.id}/settings`, { body: { forkThreshold: '60000.00' } });
-    expect(ok.status).toBe(200);
-    expect(ok.body.settings.forkThreshold).toBe('60000.00');
-    expect(ok.body.settings.mergeThreshold).toBe('500000.00');
+    const patch = (client = api.client) =>
+      client.PATCH('/v1/portfolios/{id}/settings', { params: { path: { id: p.id } }, body: { forkThreshold: '60000.00' } });
+    expect(await statusOf(patch(api.as('operator')))).toBe(403);
+    const patched = await okWith(200, patch());
+    expect(patched.settings.forkThreshold).toBe('60000.00');
+    expect(patched.settings.mergeThreshold).toBe('500000.00');
   });
 });
 
@@ -94,8 +82,7 @@ describe('activity', () => {
     const clash = await post(gen.id, { type: 'premium', amount: '1500.26' }, 'wk-1');
     expect(clash.status).toBe(409);
 
-    const now = await api.call('GET', `/v1/accounts/${gen.id}`);
-    expect(now.body.balance).toBe('121500.25');
+    expect((await h.account(gen.id)).balance).toBe('121500.25');
   });
 
   it('takes a loss from cash then contracts, and tracks deposits and withdrawals in the base balance', async () => {
@@ -127,10 +114,8 @@ describe('activity', () => {
     const fee = await post(com.id, { type: 'fee', amount: '90000.01' }, 'c-2');
     expect(fee.status).toBe(422);
     expect(fee.body.code).toBe('InsufficientFunds');
-    const after = await api.call('GET', `/v1/accounts/${com.id}`);
-    expect(after.body.balance).toBe('90000.00');
-    const entries = await api.call('GET', `/v1/accounts/${com.id}/entries`);
-    expect(entries.body.items).toHaveLength(2); // the opening cash + contracts postings only
+    expect((await h.account(com.id)).balance).toBe('90000.00');
+    expect((await entriesOf(com.id)).items).toHaveLength(2); // the opening cash + contracts postings only
   });
 
   it.each([
@@ -164,14 +149,14 @@ describe('activity', () => {
     const p = await createPortfolio();
     const gen = accountOf(p, 'gen').id;
     for (let i = 0; i < 5; i++) await post(gen, { type: 'premium', amount: `${i + 1}.00` }, `page-${i}`);
-    const page1 = await api.call('GET', `/v1/accounts/${gen}/entries?limit=3`);
-    expect(page1.body.items.map((i: { amount: string }) => i.amount)).toEqual(['5.00', '4.00', '3.00']);
-    expect(page1.body.items[0]).toMatchObject({ kind: 'premium', bucket: 'cash', actor: expect.stringMatching(/^api-key:/) });
-    const page2 = await api.call('GET', `/v1/accounts/${gen}/entries?limit=3&cursor=${page1.body.nextCursor}`);
-    expect(page2.body.items.map((i: { amount: string }) => i.amount)).toEqual(['2.00', '1.00', '114000.00']);
-    const page3 = await api.call('GET', `/v1/accounts/${gen}/entries?limit=3&cursor=${page2.body.nextCursor}`);
-    expect(page3.body.items.map((i: { amount: string }) => i.amount)).toEqual(['6000.00']);
-    expect(page3.body.nextCursor).toBeNull();
+    const page1 = await entriesOf(gen, { limit: 3 });
+    expect(page1.items.map((i) => i.amount)).toEqual(['5.00', '4.00', '3.00']);
+    expect(page1.items[0]).toMatchObject({ kind: 'premium', bucket: 'cash', actor: expect.stringMatching(/^api-key:/) });
+    const page2 = await entriesOf(gen, { limit: 3, cursor: page1.nextCursor! });
+    expect(page2.items.map((i) => i.amount)).toEqual(['2.00', '1.00', '114000.00']);
+    const page3 = await entriesOf(gen, { limit: 3, cursor: page2.nextCursor! });
+    expect(page3.items.map((i) => i.amount)).toEqual(['6000.00']);
+    expect(page3.nextCursor).toBeNull();
     expect((await api.call('GET', `/v1/accounts/${gen}/entries?cursor=bogus`)).status).toBe(400);
   });
 });
@@ -205,34 +190,35 @@ describe('errors, auth and integrity', () => {
   });
 
   it('creates and revokes API keys; a revoked key stops working', async () => {
-    const created = await api.call('POST', '/v1/api-keys', { body: { name: 'ci', role: 'viewer' } });
-    expect(created.status).toBe(201);
-    expect((await api.call('GET', '/v1/portfolios', { key: created.body.key })).status).toBe(200);
-    expect((await api.call('DELETE', `/v1/api-keys/${created.body.id}`)).status).toBe(204);
-    expect((await api.call('GET', '/v1/portfolios', { key: created.body.key })).status).toBe(401);
-    expect((await api.call('DELETE', `/v1/api-keys/${created.body.id}`)).status).toBe(404);
+    const created = await okWith(201, api.client.POST('/v1/api-keys', { body: { name: 'ci', role: 'viewer' } }));
+    const withIt = api.clientFor(created.key);
+    const revoke = () => api.client.DELETE('/v1/api-keys/{id}', { params: { path: { id: created.id } } });
+    expect(await statusOf(withIt.GET('/v1/portfolios'))).toBe(200);
+    expect(await statusOf(revoke())).toBe(204);
+    expect(await statusOf(withIt.GET('/v1/portfolios'))).toBe(401);
+    expect(await statusOf(revoke())).toBe(404);
   });
 
   it('passes the integrity check after activity and records an audit trail attributed to the key', async () => {
     const p = await createPortfolio();
     const gen = accountOf(p, 'gen').id;
-    await api.call('POST', `/v1/accounts/${gen}/activity`, { key: api.keys.operator, body: { type: 'premium', amount: '10.00' }, headers: { 'idempotency-key': 'i-1' } });
-    await api.call('POST', `/v1/accounts/${gen}/activity`, { key: api.keys.operator, body: { type: 'fee', amount: '6010.00' }, headers: { 'idempotency-key': 'i-2' } });
-    const integrity = await api.call('GET', `/v1/portfolios/${p.id}/integrity`, { key: api.keys.viewer });
-    expect(integrity.status).toBe(200);
-    expect(integrity.body.ok).toBe(true);
-    expect(integrity.body.checks.map((c: { name: string }) => c.name)).toEqual([
+    const operator = engineHelpers(api.as('operator'));
+    await operator.activity(gen, 'premium', '10.00', { idempotencyKey: 'i-1' });
+    await operator.activity(gen, 'fee', '6010.00', { idempotencyKey: 'i-2' });
+    const integrity = await engineHelpers(api.as('viewer')).integrity(p.id);
+    expect(integrity.ok).toBe(true);
+    expect(integrity.checks.map((c) => c.name)).toEqual([
       'ledger-balanced', 'cached-balances-match-postings', 'no-negative-bucket', 'no-money-outside-active-accounts',
       'held-accounts-have-running-operation', 'hierarchy-consistent', 'completed-operations-have-entries', 'audit-chain-intact',
     ]);
-    const audit = await api.call('GET', `/v1/audit?portfolioId=${p.id}`);
-    expect(audit.body.items.map((i: { action: string }) => i.action)).toEqual([
+    const audit = await ok(api.client.GET('/v1/audit', { params: { query: { portfolioId: p.id } } }));
+    expect(audit.items.map((i) => i.action)).toEqual([
       'account.activity.fee', 'account.activity.premium', 'ledger.entry.posted', 'portfolio.created',
     ]);
-    expect(audit.body.items[0].actor).toMatch(/^api-key:/);
+    expect(audit.items[0]!.actor).toMatch(/^api-key:/);
   });
 
-  it('serves health, readiness, the OpenAPI document and the docs page', async () => {
+  it('serves health, readiness and the OpenAPI document (the committed one)', async () => {
     expect((await api.call('GET', '/healthz', { key: null })).body).toEqual({ status: 'ok' });
     const ready = await api.call('GET', '/readyz', { key: null });
     expect(ready.status).toBe(200);
@@ -240,8 +226,38 @@ describe('errors, auth and integrity', () => {
     const doc = await api.call('GET', '/openapi.json', { key: null });
     expect(doc.body.openapi).toBe('3.1.0');
     expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/v1/portfolios', '/v1/accounts/{id}/activity']));
+    // The served document is the committed one, which Redocly lints and the typed client is generated from.
+    expect(doc.body).toStrictEqual(committedOpenApi);
+  });
+
+  it('serves /docs (Swagger UI) and only its assets, from this origin, under a strict CSP', async () => {
     const page = await api.call('GET', '/docs', { key: null });
     expect(page.status).toBe(200);
-    expect(String(page.body)).toContain('/v1/accounts/{id}/activity');
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(page.headers.get('content-security-policy')).toBe(DOCS_CSP);
+    expect(DOCS_CSP).toMatch(/default-src 'none'.*script-src 'self'; style-src 'self';/);
+    expect(DOCS_CSP).not.toMatch(/unsafe|https?:|\*/);
+    const html = String(page.body);
+    expect(html).not.toMatch(/<script>|<script [^>]*>[^<]|<style|\sstyle=|\son\w+=/); // no inline script, style or handler
+    expect(html).not.toMatch(/(src|href)="(https?:)?\/\//); // nothing from another origin
+    expect(html).toContain('never stored');
+    expect((await api.call('GET', '/docs/', { key: null })).status).toBe(200);
+
+    const assets = [...html.matchAll(/(?:src|href)="(\/docs\/assets\/[^"]+)"/g)].map((m) => m[1]!);
+    const types: Record<string, RegExp> = { js: /^(text|application)\/javascript/, css: /^text\/css/, png: /^image\/png/ };
+    expect(assets.map((a) => a.split('.').pop()).sort()).toEqual(['css', 'css', 'js', 'js', 'png', 'png']);
+    for (const asset of assets) {
+      const res = await fetch(`${api.url}${asset}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(types[asset.split('.').pop()!]!);
+      expect(res.headers.get('cache-control')).toMatch(/max-age=31536000.*immutable/);
+      expect(res.headers.get('content-security-policy')).toBe(DOCS_CSP);
+      expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(100);
+    }
+    // Only the files the page uses: not the rest of the package, not outside it.
+    const vendor = assets.find((a) => a.endsWith('/swagger-ui-bundle.js'))!.replace(/\/[^/]+$/, '');
+    for (const path of [`${vendor}/index.html`, `${vendor}/swagger-ui-bundle.js.map`, `${vendor}/package.json`, `${vendor}/..%2f..%2fpackage.json`, '/docs/assets/docs.js']) {
+      expect((await api.call('GET', path, { key: null })).status).toBe(404);
+    }
   });
 });

@@ -1,45 +1,33 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Schemas, operations } from '../../src/client';
 import { money } from '../../src/domain/money';
 import { ProjectionRangeError, ProjectionService } from '../../src/services/projections';
-import { type TestApi, startTestApi } from '../support/api';
-import { createTestDatabase } from '../support/db';
-import { protocolHelpers } from '../support/protocol';
+import { useTestApi } from '../support/api';
+import { okWith, refused } from '../support/engine';
 
-let db: { orm: MikroORM; close(): Promise<void> };
-let api: TestApi;
-let h: ReturnType<typeof protocolHelpers>;
+const { db, api, h } = useTestApi();
 
-beforeAll(async () => {
-  db = await createTestDatabase();
-  api = await startTestApi(db.orm);
-  h = protocolHelpers(api, db.orm);
-});
-afterAll(async () => {
-  await api?.close();
-  await db?.close();
-});
+type Query = NonNullable<operations['projectPortfolio']['parameters']['query']>;
+/** A portfolio's projection (200). */
+const projectionOf = (id: string, query: Query = {}) =>
+  okWith(200, api.client.GET('/v1/portfolios/{id}/projection', { params: { path: { id }, query } }));
+/** A new portfolio's projection (200), as the viewer. */
+const project = (body: Schemas['ProjectionRequest']) => okWith(200, api.as('viewer').POST('/v1/projections', { body }));
 
 describe('projections API', () => {
   it('projects a new portfolio: first fork in week 6 for the hand-computed case', async () => {
-    const res = await api.call('POST', '/v1/projections', {
-      key: api.keys.viewer,
-      body: { initialCapital: '100000.00', years: 1, settings: { forkThreshold: '3000.00' } },
-    });
-    expect(res.status).toBe(200);
-    expect(res.body.forks[0]).toEqual({ week: 6, amount: '3544.18' });
-    expect(res.body.years).toHaveLength(1);
-    expect(res.body.years[0]).toMatchObject({ year: 1, forks: expect.any(Number), byType: { rev: expect.any(String) } });
-    expect(res.body.weeks).toBeUndefined();
+    const res = await project({ initialCapital: '100000.00', years: 1, settings: { forkThreshold: '3000.00' } });
+    expect(res.forks[0]).toEqual({ week: 6, amount: '3544.18' });
+    expect(res.years).toHaveLength(1);
+    expect(res.years[0]).toMatchObject({ year: 1, forks: expect.any(Number), byType: { rev: expect.any(String) } });
+    expect(res.weeks).toBeUndefined();
   });
 
   it('returns weekly rows as CSV', async () => {
-    const res = await fetch(`${api.url}/v1/projections?format=csv`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${api.keys.viewer}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ initialCapital: '300000.00', years: 2 }),
+    const { data: text, response } = await api.as('viewer').POST('/v1/projections', {
+      params: { query: { format: 'csv' } }, body: { initialCapital: '300000.00', years: 2 }, parseAs: 'text',
     });
-    expect(res.headers.get('content-type')).toContain('text/csv');
-    const lines = (await res.text()).trim().split('\n');
+    expect(response.headers.get('content-type')).toContain('text/csv');
+    const lines = text!.trim().split('\n');
     expect(lines[0]).toBe('week,year,total,gen,rev,com,forked,active_forked_units');
     expect(lines).toHaveLength(1 + 104);
     // Week 1: Gen 120000 + 1.425% = 121710.00, Rev 90000 + 0.95% = 90855.00, Com 90000 + 0.475% = 90427.50
@@ -54,10 +42,9 @@ describe('projections API', () => {
   it('projects an existing portfolio from its tree, and predicts a fork\'s impact in the dry run', async () => {
     const p = await h.portfolio();
     await h.activity(p.gen, 'premium', '50001.01');
-    const proj = await api.call('GET', `/v1/portfolios/${p.id}/projection?years=2&granularity=week`);
-    expect(proj.status).toBe(200);
-    expect(proj.body.forks[0].week).toBe(1);
-    expect(proj.body.weeks).toHaveLength(104);
+    const proj = await projectionOf(p.id, { years: 2, granularity: 'week' });
+    expect(proj.forks[0]!.week).toBe(1);
+    expect(proj.weeks).toHaveLength(104);
     const dry = await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: { dryRun: true } });
     expect(dry.body.predictedImpact).toMatchObject({ horizonYears: 5, withFork: { total: expect.any(String) }, withoutFork: { total: expect.any(String) } });
     const { withFork, withoutFork, difference } = dry.body.predictedImpact;
@@ -70,10 +57,9 @@ describe('projections API', () => {
   it('projects an existing portfolio from its accounts\' real age: minAccountAgeDays = 60 delays the first fork to day 60', async () => {
     const p = await h.portfolio('300000.00', { minAccountAgeDays: 60 });
     await h.activity(p.gen, 'premium', '50001.01');
-    const proj = await api.call('GET', `/v1/portfolios/${p.id}/projection?years=1`);
-    expect(proj.status).toBe(200);
+    const proj = await projectionOf(p.id, { years: 1 });
     // Opened moments ago: day 60 of the projection is in week 9 (days 56-62). Without the minimum age it is week 1 (above).
-    expect(proj.body.forks[0].week).toBe(9);
+    expect(proj.forks[0]!.week).toBe(9);
   });
 });
 
@@ -81,23 +67,23 @@ describe('projection limits: input it cannot compute exactly is a 422 that says 
   const LIMIT = '$90,071,992,547,409.91';
 
   it('refuses an initialCapital past the exact range up front', async () => {
-    const res = await api.call('POST', '/v1/projections', { key: api.keys.viewer, body: { initialCapital: '999999999999999.00', years: 30 } });
+    const res = await refused(project({ initialCapital: '999999999999999.00', years: 30 }));
     expect(res.status).toBe(422);
-    expect(res.body).toMatchObject({ status: 422, code: 'OutOfRange', errors: [{ path: 'body.initialCapital' }] });
-    expect(res.body.detail).toBe(`initialCapital is above ${LIMIT}, the largest amount a projection computes exactly; lower initialCapital`);
+    expect(res.problem).toMatchObject({ status: 422, code: 'OutOfRange', errors: [{ path: 'body.initialCapital' }] });
+    expect(res.problem.detail).toBe(`initialCapital is above ${LIMIT}, the largest amount a projection computes exactly; lower initialCapital`);
   });
 
   it('refuses growth past the exact range, naming the year and how many years stay exact', async () => {
     const body = { initialCapital: '100000.00', years: 5, settings: { weeklyReturns: { gen: '0.5', rev: '0.5', com: '0.5' } } };
-    const res = await api.call('POST', '/v1/projections', { key: api.keys.viewer, body });
+    const res = await refused(project(body));
     expect(res.status).toBe(422);
-    expect(res.body.errors).toEqual([{ path: 'body.years', message: res.body.detail }]);
-    expect(res.body.detail).toMatch(/^the projection would exceed \$90,071,992,547,409\.91, the largest amount it computes exactly, in year 2 \(week \d+\); lower initialCapital or years \(it stays exact for 1 year\)$/);
-    expect((await api.call('POST', '/v1/projections', { key: api.keys.viewer, body: { ...body, years: 1 } })).status).toBe(200);
+    expect(res.problem.errors).toEqual([{ path: 'body.years', message: res.problem.detail }]);
+    expect(res.problem.detail).toMatch(/^the projection would exceed \$90,071,992,547,409\.91, the largest amount it computes exactly, in year 2 \(week \d+\); lower initialCapital or years \(it stays exact for 1 year\)$/);
+    await expect(project({ ...body, years: 1 })).resolves.toMatchObject({ years: [expect.any(Object)] });
     // Growth past the range within the first year: only a lower capital helps.
-    const big = await api.call('POST', '/v1/projections', { key: api.keys.viewer, body: { initialCapital: '90000000000000.00', years: 1 } });
+    const big = await refused(project({ initialCapital: '90000000000000.00', years: 1 }));
     expect(big.status).toBe(422);
-    expect(big.body.errors[0].path).toBe('body.initialCapital');
+    expect(big.problem.errors![0]!.path).toBe('body.initialCapital');
   });
 
   it('documents the limits in the OpenAPI description of the fields', async () => {
@@ -115,18 +101,18 @@ describe('projection limits: input it cannot compute exactly is a 422 that says 
 
   it('answers 422 for an existing portfolio too large to project, at the start or in a later year', async () => {
     const huge = await h.portfolio('999999999999999.00');
-    const start = await api.call('GET', `/v1/portfolios/${huge.id}/projection`);
+    const start = await refused(projectionOf(huge.id));
     expect(start.status).toBe(422);
-    expect(start.body).toMatchObject({ code: 'OutOfRange', errors: [{ path: 'params.id' }] });
-    expect(start.body.detail).toContain(LIMIT);
+    expect(start.problem).toMatchObject({ code: 'OutOfRange', errors: [{ path: 'params.id' }] });
+    expect(start.problem.detail).toContain(LIMIT);
 
     // $20 trillion grows past $90 trillion within 10 years, not within 1.
     const large = await h.portfolio('20000000000000.00');
-    const later = await api.call('GET', `/v1/portfolios/${large.id}/projection?years=10`);
+    const later = await refused(projectionOf(large.id, { years: 10 }));
     expect(later.status).toBe(422);
-    expect(later.body.errors[0].path).toBe('query.years');
-    expect(later.body.detail).toMatch(/; lower years \(it stays exact for \d+ years?\)$/);
-    expect((await api.call('GET', `/v1/portfolios/${large.id}/projection?years=1`)).status).toBe(200);
+    expect(later.problem.errors![0]!.path).toBe('query.years');
+    expect(later.problem.detail).toMatch(/; lower years \(it stays exact for \d+ years?\)$/);
+    await expect(projectionOf(large.id, { years: 1 })).resolves.toMatchObject({ years: [expect.any(Object)] });
   });
 
   it('gives the fork dry run the reason instead of a predicted impact it cannot compute exactly', async () => {

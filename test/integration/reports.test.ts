@@ -1,45 +1,29 @@
+import { ok } from '../../src/client';
 import { Dec } from '../../src/domain/money';
 import { EARLIEST_REPORT_DAY, GROWTH_COLUMNS, PERIODS, SCOPES, addDays, periodCount, periodStartOf, todayUtc } from '../../src/reports/growth';
-import { type ProtocolStack, startProtocolStack } from '../support/stack';
+import type { ActivityType, ForkSummary } from '../support/engine';
+import { useProtocolStack } from '../support/stack';
 
-let stack: ProtocolStack;
-let api: ProtocolStack['api'];
-let h: ProtocolStack['h'];
-
-beforeAll(async () => {
-  stack = await startProtocolStack();
-  ({ api, h } = stack);
-});
-afterAll(() => stack?.stop());
+const { api, h, db } = useProtocolStack();
 
 const today = todayUtc();
 const MONEY_COLUMNS = ['deposits', 'withdrawals', 'income', 'costs', 'forks', 'merges'] as const;
 type Row = Record<(typeof GROWTH_COLUMNS)[number], string | null>;
 
-let n = 0;
 /** Records a backdated activity (noon UTC of `day`), or a current one without a day. */
-async function activity(accountId: string, type: string, amount: string, day?: string) {
-  const res = await api.call('POST', `/v1/accounts/${accountId}/activity`, {
-    body: { type, amount, ...(day && { occurredAt: `${day}T12:00:00Z` }) }, headers: { 'idempotency-key': `r-${Date.now()}-${n++}` },
-  });
-  if (res.status !== 201) throw new Error(`activity ${type} ${amount}: ${res.status} ${JSON.stringify(res.body)}`);
-}
+const activity = (accountId: string, type: ActivityType, amount: string, day?: string) =>
+  h.activity(accountId, type, amount, day ? { occurredAt: `${day}T12:00:00Z` } : {});
+const portfolio = (initialCapital: string, openedAt: string) => h.portfolio(initialCapital, {}, { name: 'Reports', openedAt });
 
-async function portfolio(initialCapital: string, openedAt: string) {
-  const res = await api.call('POST', '/v1/portfolios', { body: { name: 'Reports', owner: 'o', initialCapital, openedAt } });
-  if (res.status !== 201) throw new Error(JSON.stringify(res.body));
-  const root = res.body.units[0];
-  const acct = (t: string) => root.accounts.find((a: { type: string }) => a.type === t).id as string;
-  return { id: res.body.id as string, rootUnitId: root.id as string, gen: acct('gen'), rev: acct('rev'), com: acct('com') };
-}
-
+/** The growth report with a query string as given (the validation tests send bad ones), as the viewer unless told. */
 const growth = async (portfolioId: string, query: string, key: string | null = api.keys.viewer) =>
   api.call('GET', `/v1/portfolios/${portfolioId}/reports/growth?${query}`, { key });
+const forksReport = (portfolioId: string) => ok(api.as('viewer').GET('/v1/portfolios/{id}/reports/forks', { params: { path: { id: portfolioId } } }));
 
 /** The ledger's own answer, independent of the report: the scope's postings dated before the day after `day` (UTC). */
 async function ledgerBalance(by: string, key: string, day: string): Promise<string> {
   const scope = by === 'portfolio' ? `a.portfolio_id = ? and a.type <> 'external'` : by === 'unit' ? 'a.unit_id = ?' : 'a.id = ?';
-  const [row] = await stack.db.orm.em.fork().execute<{ b: string }[]>(
+  const [row] = await db.orm.em.fork().execute<{ b: string }[]>(
     `select coalesce(sum(p.amount), 0) as b from postings p join journal_entries e on e.id = p.entry_id join accounts a on a.id = p.account_id
       where ${scope} and e.occurred_at < (?::date + 1)::timestamp at time zone 'UTC'`,
     [key, day],
@@ -91,7 +75,7 @@ describe('growth report', () => {
   // A history of about seven months, backdated: every kind of activity, a reinvestment, a fork and (later) a merge.
   const d0 = addDays(today, -200);
   let p: Awaited<ReturnType<typeof portfolio>>;
-  let fork: { newUnitId: string; newGenAccountId: string; newComAccountId: string };
+  let fork: ForkSummary;
 
   beforeAll(async () => {
     p = await portfolio('300000.00', d0); // Gen 120000.00, Rev 90000.00, Com 90000.00
@@ -103,14 +87,10 @@ describe('growth report', () => {
     await activity(p.com, 'realized_gain', '1500.00', addDays(d0, 90));
     await activity(p.rev, 'premium', '2500.00', addDays(d0, 120));
     // Rev: cash 26000.00 on a balance of 111500.00, buffer 5575.00: 20425.00 reinvested now.
-    const reinvest = await api.call('POST', `/v1/accounts/${p.rev}/reinvest`, { body: {} });
-    expect((await h.waitFor(reinvest.body.operationId)).status).toBe('completed');
+    expect((await h.reinvest(p.rev)).status).toBe('completed');
     // Gen: 120000 + 3000 − 500 + 57500 = 180000.00, surplus 60000.00: a fork of 30000.00 + 30000.00.
     await activity(p.gen, 'premium', '57500.00');
-    const started = await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} });
-    const op = await h.waitFor(started.body.operationId);
-    expect(op.status).toBe('completed');
-    fork = op.result.summary;
+    fork = await h.forked(p.gen);
     await activity(fork.newGenAccountId, 'premium', '600.00'); // the forked unit: 60600.00
   });
 
@@ -156,20 +136,20 @@ describe('growth report', () => {
     );
 
     // A label that needs escaping, set by hand.
-    await stack.db.orm.em.fork().execute(`update accounts set label = ? where id = ?`, ['Gen <&> "main"', p.gen]);
+    await db.orm.em.fork().execute(`update accounts set label = ? where id = ?`, ['Gen <&> "main"', p.gen]);
     const svg = await growth(p.id, 'period=week&by=account&format=svg');
     expect(svg.status).toBe(200);
     expect(svg.headers.get('content-type')).toMatch(/^image\/svg\+xml/);
     expect(svg.body).toMatch(/^<svg /);
     expectWellFormedXml(svg.body);
     expect(svg.body).toContain('Gen &lt;&amp;&gt; &quot;main&quot;');
-    await stack.db.orm.em.fork().execute(`update accounts set label = null where id = ?`, [p.gen]);
+    await db.orm.em.fork().execute(`update accounts set label = null where id = ?`, [p.gen]);
   });
 
   it('shows the latest valuation of the period beside the balance, and the unrealized difference', async () => {
     const month = periodStartOf(addDays(d0, 60), 'month');
     const [early, late] = [addDays(month, 4), addDays(month, 19)];
-    await stack.db.orm.em.fork().execute(
+    await db.orm.em.fork().execute(
       'insert into valuations (account_id, as_of, value) values (?, ?, ?), (?, ?, ?)', [p.gen, early, '1.00', p.gen, late, '125000.00'],
     );
     const expected = { valuation: '125000.00', unrealized: new Dec('125000.00').minus(await ledgerBalance('account', p.gen, late)).toFixed(2) };
@@ -183,21 +163,19 @@ describe('growth report', () => {
   });
 
   it('lists the fork with what the unit started with and holds now', async () => {
-    const res = await api.call('GET', `/v1/portfolios/${p.id}/reports/forks`, { key: api.keys.viewer });
-    expect(res.status).toBe(200);
-    expect(res.body.items).toEqual([expect.objectContaining({
+    const res = await forksReport(p.id);
+    expect(res.items).toEqual([expect.objectContaining({
       operationId: `fork-${p.gen}-1`, amount: '60000.00', unitId: fork.newUnitId, parentAccountId: p.gen,
       balanceNow: '60600.00', mergedAt: null, growth: '0.010000', annualized: null, // a unit younger than 30 days
     })]);
-    const tree = (await api.call('GET', `/v1/portfolios/${p.id}`)).body;
-    const unit = tree.units.find((u: { id: string }) => u.id === fork.newUnitId);
-    expect(unit.accounts.reduce((s: Dec, a: { balance: string }) => s.plus(a.balance), new Dec(0)).toFixed(2)).toBe('60600.00');
+    const tree = await h.tree(p.id);
+    const unit = tree.units.find((u) => u.id === fork.newUnitId)!;
+    expect(unit.accounts.reduce((s, a) => s.plus(a.balance), new Dec(0)).toFixed(2)).toBe('60600.00');
   });
 
   it('draws the unit tree with each unit\'s balances', async () => {
-    const res = await api.call('GET', `/v1/portfolios/${p.id}/reports/tree`, { key: api.keys.viewer });
-    expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({
+    const res = await ok(api.as('viewer').GET('/v1/portfolios/{id}/reports/tree', { params: { path: { id: p.id } } }));
+    expect(res).toMatchObject({
       unitId: p.rootUnitId, kind: 'root', status: 'active', balances: { gen: '120000.00', rev: '111500.00', com: '89500.00', total: '321000.00' },
       children: [{ unitId: fork.newUnitId, kind: 'forked', balances: { gen: '30600.00', rev: null, com: '30000.00', total: '60600.00' }, children: [] }],
     });
@@ -210,22 +188,20 @@ describe('growth report', () => {
   it('reports a merge: the target Com-Acc before it and since, with the merge as a flow', async () => {
     // The forked unit reaches 500000.00 and merges into the root Com-Acc (89500.00 -> 589500.00).
     await activity(fork.newGenAccountId, 'premium', '439400.00');
-    const started = await api.call('POST', `/v1/units/${fork.newUnitId}/merge`, { body: {} });
-    expect((await h.waitFor(started.body.operationId)).status).toBe('completed');
+    expect((await h.merge(fork.newUnitId)).status).toBe('completed');
     await activity(p.com, 'premium', '5895.00'); // 1% on 589500.00
 
-    const res = await api.call('GET', `/v1/portfolios/${p.id}/reports/merges`, { key: api.keys.viewer });
-    expect(res.status).toBe(200);
-    expect(res.body.items).toHaveLength(1);
-    const item = res.body.items[0];
+    const res = await ok(api.as('viewer').GET('/v1/portfolios/{id}/reports/merges', { params: { path: { id: p.id } } }));
+    expect(res.items).toHaveLength(1);
+    const item = res.items[0]!;
     expect(item).toMatchObject({
       operationId: `merge-${fork.newUnitId}`, unitId: fork.newUnitId, targetAccountId: p.com, amount: '500000.00',
       growthBefore: '-0.005556', // 90000.00 -> 88000.00 -> 89500.00
       growthSince: '0.010000', annualizedSince: null,
     });
-    expect(new Dec(item.annualizedBefore).lt(item.growthBefore)).toBe(true); // a loss over ~200 days compounds to a larger yearly loss
+    expect(new Dec(item.annualizedBefore!).lt(item.growthBefore!)).toBe(true); // a loss over ~200 days compounds to a larger yearly loss
 
-    const forks = (await api.call('GET', `/v1/portfolios/${p.id}/reports/forks`)).body.items;
+    const forks = (await forksReport(p.id)).items;
     expect(forks[0]).toMatchObject({ balanceNow: '500000.00', mergedAt: item.mergedAt, growth: new Dec(500000).div(60000).minus(1).toFixed(6) });
 
     const units = (await growth(p.id, 'period=year&by=unit')).body.rows as Row[];
@@ -300,7 +276,7 @@ describe('validation', () => {
   it('refuses a report of more than 50,000 rows, and answers the same data by a longer period', async () => {
     // 3 accounts of the root unit and 40 more units with a Gen-Acc each, all with entries since the first week of 2000.
     const p = await portfolio('100000.00', '2000-01-03');
-    const em = stack.db.orm.em.fork();
+    const em = db.orm.em.fork();
     const [external] = await em.execute<{ id: string }[]>(`select id from accounts where portfolio_id = ? and type = 'external'`, [p.id]);
     await em.execute(
       `with u as (

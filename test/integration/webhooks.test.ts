@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { type Schemas, ok } from '../../src/client';
 import { loadConfig } from '../../src/config';
 import { createLogger, silentLogger } from '../../src/infra/logger';
 import { type WebhookDispatcher, attemptDelivery, startWebhookDispatcher } from '../../src/notify/dispatcher';
@@ -10,6 +11,7 @@ import { verifySignature } from '../../src/notify/signature';
 import { parseAllowList } from '../../src/notify/ssrf';
 import { createTestDatabase } from '../support/db';
 import { type TestApi, startTestApi } from '../support/api';
+import { engineHelpers, eventually, okWith, refused, statusOf } from '../support/engine';
 
 let db: { orm: MikroORM; close(): Promise<void> };
 /** Allows 127.0.0.1 (the receiver). */
@@ -91,28 +93,16 @@ afterAll(async () => {
 const nextHit = () => new Promise<Hit>((resolve) => arrivals.push(resolve));
 const hitsOf = (path: string) => hits.filter((h) => h.path === path);
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Polls `probe` until it gives a value (by a 15 s deadline). */
+const waitFor = <T>(what: string, probe: () => Promise<T | undefined | false>) => eventually(what, probe, { timeoutMs: 15_000, intervalMs: 50 });
 
-async function createPortfolio(): Promise<{ id: string; genId: string }> {
-  const res = await api.call('POST', '/v1/portfolios', { body: { name: 'Hooks', owner: 'ops@example.com', initialCapital: '300000.00' } });
-  expect(res.status).toBe(201);
-  const gen = res.body.units[0].accounts.find((a: { type: string }) => a.type === 'gen');
-  return { id: res.body.id, genId: gen.id };
-}
+const createPortfolio = () => engineHelpers(api.client).portfolio('300000.00', {}, { name: 'Hooks', owner: 'ops@example.com' });
 
-async function createWebhook(path: string, portfolioId: string, events = ['integrity.failed']) {
-  const res = await api.call('POST', '/v1/webhooks', { body: { url: `${base}${path}`, events, portfolioId } });
-  expect(res.status).toBe(201);
-  secrets.set(path, res.body.secret);
-  return res.body as { id: string; secret: string; url: string };
+type EventType = Schemas['CreateWebhook']['events'][number];
+async function createWebhook(path: string, portfolioId: string, events: EventType[] = ['integrity.failed']) {
+  const hook = await okWith(201, api.client.POST('/v1/webhooks', { body: { url: `${base}${path}`, events, portfolioId } }));
+  secrets.set(path, hook.secret);
+  return hook;
 }
 
 const emit = (portfolioId: string, data: Record<string, unknown> = {}) =>
@@ -120,23 +110,21 @@ const emit = (portfolioId: string, data: Record<string, unknown> = {}) =>
     emitEvent(em, { type: 'integrity.failed', portfolioId, dedupeKey: `test:${randomUUID()}`, data: { portfolioId, ...data } }),
   );
 
-const deliveries = async (webhookId: string) => {
-  const res = await api.call('GET', `/v1/webhooks/${webhookId}/deliveries`);
-  expect(res.status).toBe(200);
-  return res.body.items as { id: string; eventId: string; type: string; status: string; attempts: number; lastStatusCode?: number; lastError?: string; deliveredAt?: string }[];
-};
+const deliveries = async (webhookId: string) =>
+  (await okWith(200, api.client.GET('/v1/webhooks/{id}/deliveries', { params: { path: { id: webhookId } } }))).items;
 
 describe('webhook subscriptions', () => {
   it('is admin only', async () => {
-    for (const key of [api.keys.viewer, api.keys.operator]) {
-      expect((await api.call('GET', '/v1/webhooks', { key })).status).toBe(403);
-      const created = await api.call('POST', '/v1/webhooks', { key, body: { url: `${base}/x`, events: ['integrity.failed'] } });
-      expect(created.status).toBe(403);
-      expect((await api.call('DELETE', `/v1/webhooks/${randomUUID()}`, { key })).status).toBe(403);
-      expect((await api.call('GET', `/v1/webhooks/${randomUUID()}/deliveries`, { key })).status).toBe(403);
-      expect((await api.call('POST', `/v1/webhooks/${randomUUID()}/deliveries/${randomUUID()}/redeliver`, { key })).status).toBe(403);
+    for (const role of ['viewer', 'operator'] as const) {
+      const as = api.as(role);
+      const id = { params: { path: { id: randomUUID() } } };
+      expect(await statusOf(as.GET('/v1/webhooks'))).toBe(403);
+      expect(await statusOf(as.POST('/v1/webhooks', { body: { url: `${base}/x`, events: ['integrity.failed'] } }))).toBe(403);
+      expect(await statusOf(as.DELETE('/v1/webhooks/{id}', id))).toBe(403);
+      expect(await statusOf(as.GET('/v1/webhooks/{id}/deliveries', id))).toBe(403);
+      expect(await statusOf(as.POST('/v1/webhooks/{id}/deliveries/{deliveryId}/redeliver', { params: { path: { id: randomUUID(), deliveryId: randomUUID() } } }))).toBe(403);
     }
-    expect((await api.call('GET', '/v1/webhooks', { key: null })).status).toBe(401);
+    expect(await statusOf(api.clientFor(null).GET('/v1/webhooks'))).toBe(401);
   });
 
   it('validates the URL and the event types, and refuses private addresses unless allow-listed', async () => {
@@ -147,39 +135,39 @@ describe('webhook subscriptions', () => {
     expect(ftp.status).toBe(400);
     expect((await api.call('POST', '/v1/webhooks', { body: { url: `${base}/x`, events: [] } })).status).toBe(400);
 
+    const subscribe = (on: TestApi, body: Schemas['CreateWebhook']) => refused(ok(on.client.POST('/v1/webhooks', { body })));
     for (const url of [`${base}/x`, 'http://[::1]/x', 'http://169.254.169.254/latest/meta-data', 'http://10.0.0.1/x', 'http://localhost/x']) {
-      const refused = await bare.call('POST', '/v1/webhooks', { body: { url, events: ['integrity.failed'] } });
-      expect(refused.status).toBe(422);
-      expect(refused.headers.get('content-type')).toContain('application/problem+json');
-      expect(refused.body.detail).toMatch(/refused: .*(loopback|link-local|private)/);
+      const refusal = await subscribe(bare, { url, events: ['integrity.failed'] });
+      expect(refusal.status).toBe(422);
+      expect(refusal.headers?.get('content-type')).toContain('application/problem+json');
+      expect(refusal.message).toMatch(/refused: .*(loopback|link-local|private)/);
     }
     // The allow-list permits 127.0.0.1, and nothing else.
-    expect((await api.call('POST', '/v1/webhooks', { body: { url: 'http://127.0.0.2/x', events: ['integrity.failed'] } })).status).toBe(422);
+    expect((await subscribe(api, { url: 'http://127.0.0.2/x', events: ['integrity.failed'] })).status).toBe(422);
 
-    const unknownPortfolio = await api.call('POST', '/v1/webhooks', { body: { url: `${base}/x`, events: ['integrity.failed'], portfolioId: randomUUID() } });
-    expect(unknownPortfolio.status).toBe(404);
+    expect((await subscribe(api, { url: `${base}/x`, events: ['integrity.failed'], portfolioId: randomUUID() })).status).toBe(404);
   });
 
   it('shows the secret once, lists without secrets, deletes once, and audits every write', async () => {
-    const created = await api.call('POST', '/v1/webhooks', { body: { url: `${base}/listed`, events: ['operation.completed', 'integrity.failed'] } });
-    expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ url: `${base}/listed`, events: ['operation.completed', 'integrity.failed'], portfolioId: null });
-    expect(created.body.secret).toMatch(/^whsec_[A-Za-z0-9_-]{43}$/);
-    expect(created.body.createdAt).toEqual(expect.any(String));
-    const list = await api.call('GET', '/v1/webhooks');
-    const item = list.body.items.find((w: { id: string }) => w.id === created.body.id);
+    const created = await okWith(201, api.client.POST('/v1/webhooks', { body: { url: `${base}/listed`, events: ['operation.completed', 'integrity.failed'] } }));
+    expect(created).toMatchObject({ url: `${base}/listed`, events: ['operation.completed', 'integrity.failed'], portfolioId: null });
+    expect(created.secret).toMatch(/^whsec_[A-Za-z0-9_-]{43}$/);
+    expect(created.createdAt).toEqual(expect.any(String));
+    const list = await ok(api.client.GET('/v1/webhooks'));
+    const item = list.items.find((w) => w.id === created.id);
     expect(item).toMatchObject({ url: `${base}/listed`, portfolioId: null });
-    expect(JSON.stringify(list.body)).not.toContain('whsec_');
+    expect(JSON.stringify(list)).not.toContain('whsec_');
 
-    expect((await api.call('DELETE', `/v1/webhooks/${created.body.id}`)).status).toBe(204);
-    expect((await api.call('DELETE', `/v1/webhooks/${created.body.id}`)).status).toBe(404);
-    expect((await api.call('GET', `/v1/webhooks/${created.body.id}/deliveries`)).status).toBe(404);
-    expect((await api.call('GET', '/v1/webhooks')).body.items.map((w: { id: string }) => w.id)).not.toContain(created.body.id);
+    const byId = { params: { path: { id: created.id } } };
+    expect(await statusOf(api.client.DELETE('/v1/webhooks/{id}', byId))).toBe(204);
+    expect(await statusOf(api.client.DELETE('/v1/webhooks/{id}', byId))).toBe(404);
+    expect(await statusOf(api.client.GET('/v1/webhooks/{id}/deliveries', byId))).toBe(404);
+    expect((await ok(api.client.GET('/v1/webhooks'))).items.map((w) => w.id)).not.toContain(created.id);
 
-    const audit = await api.call('GET', '/v1/audit?limit=1000');
-    const actions = audit.body.items.filter((a: { targetId: string }) => a.targetId === created.body.id).map((a: { action: string }) => a.action);
+    const audit = await ok(api.client.GET('/v1/audit', { params: { query: { limit: 1000 } } }));
+    const actions = audit.items.filter((a) => a.targetId === created.id).map((a) => a.action);
     expect(actions.sort()).toEqual(['webhook.created', 'webhook.deleted']);
-    expect(JSON.stringify(audit.body)).not.toContain(created.body.secret);
+    expect(JSON.stringify(audit)).not.toContain(created.secret);
   });
 });
 
@@ -190,9 +178,9 @@ describe('webhook deliveries', () => {
     scripts.set('/integrity', [500, 500, 200]);
 
     // Corrupt the portfolio: a cached balance that no longer equals its postings.
-    await db.orm.em.fork().execute('update accounts set cash = cash + 1 where id = ?', [p.genId]);
-    const report = await api.call('GET', `/v1/portfolios/${p.id}/integrity`, { key: api.keys.viewer });
-    expect(report.body.ok).toBe(false);
+    await db.orm.em.fork().execute('update accounts set cash = cash + 1 where id = ?', [p.gen]);
+    const report = await engineHelpers(api.as('viewer')).integrity(p.id);
+    expect(report.ok).toBe(false);
     const [pending] = await deliveries(hook.id);
     expect(pending).toMatchObject({ type: 'integrity.failed', status: 'pending', attempts: 0 });
 
@@ -228,7 +216,7 @@ describe('webhook deliveries', () => {
     expect(verifySignature(hook.secret, got[0]!.headers['alluse-signature'] as string, got[0]!.raw.replace('integrity', 'integrjty'), 300)).toBe(false);
 
     // The same failure found again emits nothing new.
-    expect((await api.call('GET', `/v1/portfolios/${p.id}/integrity`)).body.ok).toBe(false);
+    expect((await engineHelpers(api.client).integrity(p.id)).ok).toBe(false);
     expect(await deliveries(hook.id)).toHaveLength(1);
   });
 
@@ -261,11 +249,11 @@ describe('webhook deliveries', () => {
     });
     expect(failed).toMatchObject({ attempts: 1, lastStatusCode: 503 });
 
-    expect((await api.call('POST', `/v1/webhooks/${hook.id}/deliveries/${randomUUID()}/redeliver`)).status).toBe(404);
-    expect((await api.call('POST', `/v1/webhooks/${randomUUID()}/deliveries/${failed.id}/redeliver`)).status).toBe(404);
-    const again = await api.call('POST', `/v1/webhooks/${hook.id}/deliveries/${failed.id}/redeliver`);
-    expect(again.status).toBe(202);
-    expect(again.body).toMatchObject({ id: failed.id, status: 'pending', attempts: 1 });
+    const redeliver = (id: string, deliveryId: string) => api.client.POST('/v1/webhooks/{id}/deliveries/{deliveryId}/redeliver', { params: { path: { id, deliveryId } } });
+    expect(await statusOf(redeliver(hook.id, randomUUID()))).toBe(404);
+    expect(await statusOf(redeliver(randomUUID(), failed.id))).toBe(404);
+    const again = await okWith(202, redeliver(hook.id, failed.id));
+    expect(again).toMatchObject({ id: failed.id, status: 'pending', attempts: 1 });
     const delivered = await waitFor('the redelivery', async () => {
       const [x] = await deliveries(hook.id);
       return x?.status === 'delivered' && x;
@@ -273,8 +261,8 @@ describe('webhook deliveries', () => {
     expect(delivered).toMatchObject({ attempts: 2, lastStatusCode: 200 });
     expect(hitsOf('/flaky').map((h) => h.signatureOk)).toEqual([true, true]);
 
-    const audit = await api.call('GET', `/v1/audit?portfolioId=${p.id}&limit=1000`);
-    expect(audit.body.items.map((a: { action: string }) => a.action)).toEqual(expect.arrayContaining(['webhook.created', 'webhook.redelivered']));
+    const audit = await ok(api.client.GET('/v1/audit', { params: { query: { portfolioId: p.id, limit: 1000 } } }));
+    expect(audit.items.map((a) => a.action)).toEqual(expect.arrayContaining(['webhook.created', 'webhook.redelivered']));
   });
 
   it('stops a deleted webhook\'s pending deliveries and subscribes it to nothing more', async () => {
@@ -287,7 +275,7 @@ describe('webhook deliveries', () => {
       const [x] = await deliveries(hook.id);
       return (x?.attempts ?? 0) >= 1;
     });
-    expect((await api.call('DELETE', `/v1/webhooks/${hook.id}`)).status).toBe(204);
+    expect(await statusOf(api.client.DELETE('/v1/webhooks/{id}', { params: { path: { id: hook.id } } }))).toBe(204);
     await new Promise((r) => setTimeout(r, 300)); // an attempt claimed just before the delete may still arrive
     const seen = hitsOf('/down').length;
     const [row] = await db.orm.em.fork().execute<{ status: string; last_error: string }[]>(

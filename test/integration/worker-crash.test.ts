@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { type TestApi, startTestApi } from '../support/api';
 import { createTestDatabase } from '../support/db';
+import { eventually, statusOf } from '../support/engine';
 import { protocolHelpers } from '../support/protocol';
 import { freePort } from '../support/ports';
 import { testTaskQueue } from '../support/worker';
@@ -35,16 +36,11 @@ it('completes a fork exactly once when its worker is killed with SIGKILL in the 
   const p = await h.portfolio();
   await h.activity(p.gen, 'premium', '50001.01');
 
-  const started = await api.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} });
-  expect(started.status).toBe(202);
-  const id = started.body.operationId as string;
+  const id = await h.startFork(p.gen);
   // Wait until money has left the parent (the debit is committed) but the fork is not done.
   const em = db.orm.em.fork();
-  for (let i = 0; i < 200; i++) {
-    const [e] = await em.execute(`select 1 from journal_entries where operation_id = ? and kind = 'fork.debit-parent'`, [id]);
-    if (e) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await eventually('the parent debit', async () =>
+    (await em.execute(`select 1 from journal_entries where operation_id = ? and kind = 'fork.debit-parent'`, [id])).length > 0, { timeoutMs: 60_000, intervalMs: 50 });
   const [midway] = await em.execute<{ status: string }[]>('select status from forking_events where workflow_id = ?', [id]);
   expect(midway!.status).toBe('started');
   await killHard(workers[0]!);
@@ -59,10 +55,10 @@ it('completes a fork exactly once when its worker is killed with SIGKILL in the 
   const [transfers] = await em.execute<{ n: string }[]>(`select count(*) as n from broker_transfers where idempotency_key like ? and status = 'settled'`, [`fork:${p.gen}:%`]);
   expect(transfers!.n).toBe('2');
   expect(await h.account(p.gen)).toMatchObject({ balance: '120000.00', status: 'active' });
-  const tree = (await api.call('GET', `/v1/portfolios/${p.id}`)).body;
-  const forked = tree.units.filter((u: { kind: string }) => u.kind === 'forked');
+  const tree = await h.tree(p.id);
+  const forked = tree.units.filter((u) => u.kind === 'forked');
   expect(forked).toHaveLength(1);
-  expect(forked[0].accounts.map((a: { balance: string }) => a.balance).sort()).toEqual(['25000.50', '25000.51']);
+  expect(forked[0]!.accounts.map((a) => a.balance).sort()).toEqual(['25000.50', '25000.51']);
   expect(tree.totals).toEqual({ balance: '350001.01', inFlight: '0.00' });
   expect((await h.integrity(p.id)).ok).toBe(true);
 });
@@ -77,13 +73,9 @@ it('a decision completes an operation exactly once after its worker was killed m
     let h = protocolHelpers(engine, own.orm);
     const p = await h.portfolio('300000.00', { approvals: { fork: true } });
     await h.activity(p.gen, 'premium', '50001.01');
-    const id = (await engine.call('POST', `/v1/accounts/${p.gen}/fork`, { body: {} })).body.operationId as string;
-    let task: { id: string } | undefined;
-    for (let i = 0; i < 400 && !task; i++) {
-      task = (await engine.call('GET', `/v1/tasks?portfolioId=${p.id}&status=open`)).body.items[0];
-      if (!task) await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(task).toBeDefined();
+    const id = await h.startFork(p.gen);
+    const task = await h.openTask(id, undefined, 60_000);
+    expect(task).toMatchObject({ portfolioId: p.id, status: 'open' });
 
     // The whole engine goes away while the operation waits on a person: worker killed, API stopped.
     await killHard(workers[workers.length - 1]!);
@@ -93,8 +85,9 @@ it('a decision completes an operation exactly once after its worker was killed m
     engine = await startTestApi(own.orm, queue);
     h = protocolHelpers(engine, own.orm);
 
-    expect((await engine.call('POST', `/v1/tasks/${task!.id}/decide`, { body: { decision: 'approve' } })).status).toBe(200);
-    expect((await engine.call('POST', `/v1/tasks/${task!.id}/decide`, { body: { decision: 'approve' } })).status).toBe(409);
+    const approve = () => engine.client.POST('/v1/tasks/{id}/decide', { params: { path: { id: task.id } }, body: { decision: 'approve' } });
+    expect(await statusOf(approve())).toBe(200);
+    expect(await statusOf(approve())).toBe(409);
     const op = await h.waitFor(id, 90_000);
     expect(op.status).toBe('completed');
     const em = own.orm.em.fork();
@@ -120,36 +113,34 @@ it('finishes a statement import exactly once when its worker is killed with SIGK
   try {
     workers.push(await spawnWorker(env));
     const h = protocolHelpers(engine, own.orm);
-    const created = await engine.call('POST', '/v1/portfolios', { body: { name: 'I', owner: 'o', initialCapital: '300000.00', openedAt: '2026-06-01' } });
-    const gen = created.body.units[0].accounts.find((a: { type: string }) => a.type === 'gen').id as string;
+    const created = await h.portfolio('300000.00', {}, { name: 'I', openedAt: '2026-06-01' });
+    const { gen } = created;
     const lines = 4000;
     const csv = ['date,account,type,amount,reference,note', ...Array.from({ length: lines }, (_, i) =>
       `2026-${String(7 + (i % 4)).padStart(2, '0')}-15,${gen},premium,1.${String(i % 100).padStart(2, '0')},KILL-${i},`)].join('\n');
-    const res = await engine.call('POST', `/v1/portfolios/${created.body.id}/imports`, { raw: csv, headers: { 'content-type': 'text/csv' } });
-    expect(res.status).toBe(202);
+    const res = await h.importStatement(created.id, csv);
 
     // Kill the worker once some batches have committed and others have not.
     const em = own.orm.em.fork();
     const count = async (status: string) =>
-      Number((await em.execute<{ n: string }[]>('select count(*) as n from import_lines where import_id = ? and status = ?', [res.body.importId, status]))[0]!.n);
+      Number((await em.execute<{ n: string }[]>('select count(*) as n from import_lines where import_id = ? and status = ?', [res.importId, status]))[0]!.n);
     // A slow machine may take many seconds to start the worker and commit the first batch: wait on the
     // outcome (with a generous deadline), not on a fixed number of polls.
-    const deadline = Date.now() + 60_000;
-    while ((await count('posted')) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    await eventually('a committed batch', async () => (await count('posted')) > 0, { timeoutMs: 60_000, intervalMs: 25 });
     await killHard(workers.at(-1)!);
     const postedBeforeKill = await count('posted');
     expect(postedBeforeKill).toBeGreaterThan(0);
     expect(postedBeforeKill).toBeLessThan(lines);
 
     workers.push(await spawnWorker(env));
-    expect((await h.waitFor(res.body.operationId, 90_000)).status).toBe('completed');
-    const done = (await engine.call('GET', `/v1/imports/${res.body.importId}`)).body;
+    expect((await h.waitFor(res.operationId, 90_000)).status).toBe('completed');
+    const done = await h.importOf(res.importId);
     expect(done).toMatchObject({ status: 'completed', lines, posted: lines, duplicates: 0, pending: 0, rejected: [] });
     const [entries] = await em.execute<{ n: string }[]>(`select count(*) as n from journal_entries where idempotency_key like 'statement:%'`);
     expect(entries!.n).toBe(String(lines));
     const total = Array.from({ length: lines }, (_, i) => 100 + (i % 100)).reduce((a, b) => a + b, 0);
     expect((await h.account(gen)).balance).toBe((120000 + total / 100).toFixed(2));
-    expect((await h.integrity(created.body.id)).ok).toBe(true);
+    expect((await h.integrity(created.id)).ok).toBe(true);
   } finally {
     await engine.close();
     await own.close();
