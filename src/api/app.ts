@@ -17,7 +17,7 @@ import { authenticate } from './auth';
 import { rateLimit } from './rate-limit';
 import { codecRoutes } from './codec';
 import type { PayloadCodec } from '@temporalio/common';
-import { renderDocs } from './docs';
+import { docsRouter } from './docs';
 import { openApiDocument, v1Routes } from './openapi';
 import { errorHandler, sendProblem } from './errors';
 import { keepRequestContext, metricsEndpoint, requestObservability } from './observability';
@@ -102,13 +102,11 @@ export function createApp(deps: AppDeps): Express {
 
   const { router: v1, registry } = v1Routes(deps);
   const openapi = openApiDocument(registry);
-  const docsHtml = renderDocs(openapi as never);
   app.get('/openapi.json', (_req, res) => {
     res.json(openapi);
   });
-  app.get('/docs', (_req, res) => {
-    res.type('html').send(docsHtml);
-  });
+  // Swagger UI and its assets, public, with their own strict Content-Security-Policy.
+  app.use('/docs', docsRouter());
 
   if (deps.codec) codecRoutes(app, deps.codec.codec, deps.codec.uiOrigins, deps.apiKeys);
   app.use('/v1', authenticate(deps.apiKeys, deps.log));

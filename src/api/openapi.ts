@@ -34,7 +34,7 @@ export function v1Routes(deps: AppDeps): { router: Router; registry: OpenAPIRegi
   registry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',
     scheme: 'bearer',
-    description: 'An API key (`alluse_...`): the console prints an admin key on first start; admins create more with POST /v1/api-keys.',
+    description: 'An API key (`alu_...`): the console prints an admin key on first start; admins create more with POST /v1/api-keys.',
   });
   const router = express.Router();
   for (const register of [
