@@ -1110,9 +1110,7 @@ export interface components {
             decidedBy?: string;
         };
         Projection: {
-            years: {
-                [key: string]: unknown;
-            }[];
+            years: components["schemas"]["ProjectionYear"][];
             forks: {
                 week: number;
                 amount: string;
@@ -1121,9 +1119,33 @@ export interface components {
                 week: number;
                 amount: string;
             }[];
-            weeks?: {
-                [key: string]: unknown;
-            }[];
+            weeks?: components["schemas"]["ProjectionWeek"][];
+        };
+        /** @description The state at the end of one projected year; amounts are decimal strings. */
+        ProjectionYear: {
+            year: number;
+            marketYear: string;
+            total: string;
+            byType: {
+                gen: string;
+                rev: string;
+                com: string;
+                forked: string;
+            };
+            income: string;
+            activeForkedUnits: number;
+            forkedUnitsCreated: number;
+            forks: number;
+            merges: number;
+        };
+        ProjectionWeek: {
+            week: number;
+            total: string;
+            gen: string;
+            rev: string;
+            com: string;
+            forked: string;
+            activeForkedUnits: number;
         };
         ProjectionRequest: {
             /**

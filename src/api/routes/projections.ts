@@ -39,12 +39,29 @@ const rules = {
   settings: settingsOverridesSchema.optional(),
 };
 const ProjectionBody = z.object({ ...newPortfolio, ...rules }).strict().openapi('ProjectionRequest');
+const byType = { gen: z.string(), rev: z.string(), com: z.string(), forked: z.string() };
+const ProjectionYear = z
+  .object({
+    year: z.number().int(),
+    marketYear: z.string(),
+    total: z.string(),
+    byType: z.object(byType),
+    income: z.string(),
+    activeForkedUnits: z.number().int(),
+    forkedUnitsCreated: z.number().int(),
+    forks: z.number().int(),
+    merges: z.number().int(),
+  })
+  .openapi('ProjectionYear', { description: 'The state at the end of one projected year; amounts are decimal strings.' });
+const ProjectionWeek = z
+  .object({ week: z.number().int(), total: z.string(), ...byType, activeForkedUnits: z.number().int() })
+  .openapi('ProjectionWeek');
 const Projection = z
   .object({
-    years: z.array(z.record(z.string(), z.unknown())),
+    years: z.array(ProjectionYear),
     forks: z.array(z.object({ week: z.number(), amount: z.string() })),
     merges: z.array(z.object({ week: z.number(), amount: z.string() })),
-    weeks: z.array(z.record(z.string(), z.unknown())).optional(),
+    weeks: z.array(ProjectionWeek).optional(),
   })
   .openapi('Projection');
 

@@ -8,18 +8,6 @@ type GrowthReport = operations['getGrowthReport']['responses'][200]['content']['
 type Period = 'week' | 'month' | 'quarter' | 'year';
 type Scope = 'portfolio' | 'unit' | 'account';
 
-/** One projected year as POST /v1/projections answers it (the schema types years loosely). */
-interface Year {
-  year: number;
-  marketYear: string;
-  total: string;
-  byType: { gen: string; rev: string; com: string; forked: string };
-  income: string;
-  activeForkedUnits: number;
-  forks: number;
-  merges: number;
-}
-
 /** 30 projected years take seconds (the tree grows geometrically): more than the default request deadline allows for. */
 const PROJECTION_TIMEOUT_MS = 120_000;
 
@@ -121,7 +109,7 @@ export function reportCommands(program: Command, ctxOf: ContextOf): void {
         }));
       }
       ctx.out.emit(r, () => {
-        const years = r.years as unknown as Year[];
+        const years = r.years;
         ctx.out.table(
           [{ title: 'YEAR', align: 'right' }, { title: 'MARKET' }, ...['TOTAL', 'GEN', 'REV', 'COM', 'FORKED', 'INCOME', 'UNITS', 'FORKS', 'MERGES'].map((title) => ({ title, align: 'right' as const }))],
           years.map((y) => [String(y.year), y.marketYear, money(y.total), money(y.byType.gen), money(y.byType.rev), money(y.byType.com), money(y.byType.forked),
