@@ -1,8 +1,9 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import reactHooks from 'eslint-plugin-react-hooks';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.tools/', '.data/', 'coverage/', 'jest.config.js', 'eslint.config.mjs', 'scripts/*.mjs'] },
+  { ignores: ['dist/', 'web/dist/', 'node_modules/', '.tools/', '.data/', 'coverage/', 'jest.config.js', 'eslint.config.mjs', 'scripts/*.mjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -55,6 +56,15 @@ export default tseslint.config(
         'error',
         { patterns: [{ group: ['**/workflows', '**/workflows/*', '**/activities', '**/activities/*'], message: 'The API talks to workflows through the Temporal client and src/shared only.', allowTypeImports: true }] },
       ],
+    },
+  },
+  {
+    // The web app (web/): React's rules of hooks; it reaches the engine only through the typed client.
+    files: ['web/src/**/*.{ts,tsx}'],
+    plugins: { 'react-hooks': reactHooks },
+    rules: {
+      ...reactHooks.configs.recommended.rules,
+      'no-restricted-imports': ['error', { patterns: [{ regex: '^\\.\\./\\.\\./src/(?!client$)', message: 'The web app uses only the typed client (src/client).' }] }],
     },
   },
 );

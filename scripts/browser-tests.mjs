@@ -46,9 +46,12 @@ if (!chromium) {
 }
 
 console.log(`browser tests on ${chromium}`);
+// --screenshots: take the README's screenshots (test/browser/screenshots.config.ts) instead of running the tests.
+const args = process.argv.slice(2);
+const config = args.includes('--screenshots') ? 'screenshots.config.ts' : 'playwright.config.ts';
 const child = spawn(
   resolve(root, 'node_modules/.bin/playwright'),
-  ['test', '--config', resolve(root, 'test/browser/playwright.config.ts'), ...process.argv.slice(2)],
+  ['test', '--config', resolve(root, 'test/browser', config), ...args.filter((a) => a !== '--screenshots')],
   // PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: nothing in this run may try to fetch a browser.
   { cwd: root, stdio: 'inherit', env: { ...process.env, CHROMIUM_PATH: chromium, PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: '1' } },
 );

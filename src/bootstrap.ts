@@ -133,6 +133,10 @@ export async function startApi(opts: {
   codec?: { codec: PayloadCodec; uiOrigins: string[] };
   /** GET /metrics: METRICS_TOKEN, and the Temporal SDK exporter's host:port to append. */
   metrics?: { token?: string; sdkAddress?: string };
+  /** The Temporal Web UI and namespace operations link to (unset: no links). */
+  temporalUi?: { url: string; namespace: string };
+  /** The built web app served at GET / (default web/dist). */
+  webDir?: string;
 }): Promise<{ server: Server; url: string; stop(): Promise<void> }> {
   const app = createApp({
     ...opts.services,
@@ -140,6 +144,8 @@ export async function startApi(opts: {
     rateLimitPerMinute: opts.rateLimitPerMinute,
     codec: opts.codec,
     metrics: opts.metrics,
+    temporalUi: opts.temporalUi,
+    webDir: opts.webDir,
     readiness: async () => {
       const [postgres, temporal] = await Promise.all([postgresReady(opts.orm), temporalReady(opts.temporal)]);
       return { postgres, temporal };

@@ -17,6 +17,12 @@ const envSchema = z.object({
   TEMPORAL_TASK_QUEUE: z.string().default('alluse'),
   TEMPORAL_PORT: port.default(7233),
   TEMPORAL_UI_PORT: port.default(8233),
+  /** The Temporal Web UI's address as a browser reaches it; a trailing slash is dropped. */
+  TEMPORAL_UI_URL: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://127.0.0.1:8233' })
+    .refine((u) => !/[?#]/.test(u), 'must have no query string or fragment')
+    .transform((u) => u.replace(/\/+$/, ''))
+    .optional(),
   TEMPORAL_CLI: z.string().optional(),
   ALLUSE_ADMIN_API_KEY: z.string().min(24, 'ALLUSE_ADMIN_API_KEY must be at least 24 characters').optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
@@ -73,6 +79,11 @@ export interface Config {
   taskQueue: string;
   temporalPort: number;
   temporalUiPort: number;
+  /**
+   * The Temporal Web UI as a browser reaches it (no trailing slash): operations link to it
+   * (`temporalUiUrl`). Unset: `npm start` uses its dev server's UI, `npm run api` links nowhere.
+   */
+  temporalUiUrl?: string;
   temporalCli?: string;
   adminApiKey?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -129,6 +140,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     taskQueue: e.TEMPORAL_TASK_QUEUE,
     temporalPort: e.TEMPORAL_PORT,
     temporalUiPort: e.TEMPORAL_UI_PORT,
+    temporalUiUrl: e.TEMPORAL_UI_URL,
     temporalCli: e.TEMPORAL_CLI,
     adminApiKey: e.ALLUSE_ADMIN_API_KEY,
     logLevel: e.LOG_LEVEL,

@@ -3,6 +3,7 @@
  * PostgreSQL, the Temporal dev server with its Web UI, the worker and the API.
  * DATABASE_URL / TEMPORAL_ADDRESS switch to external services.
  */
+import { readFileSync } from 'node:fs';
 import { buildServices, openDatabase, openTemporal, resolveCodec, startApi, type Stoppable, uiOrigins } from './bootstrap';
 import { type Config, loadConfig } from './config';
 import { leaveShutdownSignalsToCaller } from './infra/embedded-postgres';
@@ -71,12 +72,16 @@ async function main(): Promise<void> {
     await step('creating the schedules', () => ensureSchedules(temporal.client, config, log));
     // Stopped before the ORM (the stack stops in reverse order).
     track('webhook dispatcher', startWebhookDispatcher({ orm: db.orm, log, config }));
-    const api = await step('starting the API', () => startApi({ orm: db.orm, services: buildServices(db.orm, temporal.client, { taskQueue: config.taskQueue, market: marketDataFrom(config), reinvestTimezone: config.reinvestTimezone, webhookAllowedHosts: config.webhookAllowedHosts }), temporal: temporal.client, host: config.host, port: config.port, log, rateLimitPerMinute: config.rateLimitPerMinute, codec: codec && { codec, uiOrigins: uiOrigins(config) }, metrics: { token: config.metricsToken, sdkAddress: temporalMetricsAddress } }));
+    // TEMPORAL_UI_URL, else the dev server's own UI; operations link to their workflow there.
+    const temporalUiUrl = config.temporalUiUrl ?? temporal.uiUrl;
+    // The web app served at GET /: built on a first start (or after its sources changed); a failed build does not stop the engine.
+    await buildWebApp();
+    const api = await step('starting the API', () => startApi({ orm: db.orm, services: buildServices(db.orm, temporal.client, { taskQueue: config.taskQueue, market: marketDataFrom(config), reinvestTimezone: config.reinvestTimezone, webhookAllowedHosts: config.webhookAllowedHosts }), temporal: temporal.client, host: config.host, port: config.port, log, rateLimitPerMinute: config.rateLimitPerMinute, codec: codec && { codec, uiOrigins: uiOrigins(config) }, metrics: { token: config.metricsToken, sdkAddress: temporalMetricsAddress }, temporalUi: temporalUiUrl ? { url: temporalUiUrl, namespace: config.temporalNamespace } : undefined }));
     track('api', api);
 
     const keyLine =
       admin.source === 'env' ? 'the admin API key is the one in ALLUSE_ADMIN_API_KEY'
-        : admin.file ? `admin API key: ${admin.file} (mode 0600)`
+        : admin.file ? adminKeyLine(admin.file)
           : 'an admin API key exists (created earlier; its file was removed)';
     process.stdout.write(
       [
@@ -84,7 +89,8 @@ async function main(): Promise<void> {
         'ALL-USE Engine is running',
         `  API           ${api.url}`,
         `  API docs      ${api.url}/docs   (OpenAPI: ${api.url}/openapi.json)`,
-        `  Temporal UI   ${temporal.uiUrl ?? `(external Temporal at ${temporal.address})`}`,
+        `  Web app       ${api.url}/`,
+        `  Temporal UI   ${temporalUiUrl ?? `(external Temporal at ${temporal.address}; set TEMPORAL_UI_URL to link to its UI)`}`,
         `  ${keyLine}`,
         `  data          ${config.databaseUrl ? 'external PostgreSQL' : config.dataDir}`,
         `  payloads      ${codec ? `AES-256-GCM encrypted (keys: ${config.codecKeys ? 'TEMPORAL_CODEC_KEYS' : `${config.dataDir}/codec-keys`}; UI decodes via ${api.url}/codec)` : 'not encrypted'}`,
@@ -99,6 +105,17 @@ async function main(): Promise<void> {
 }
 
 /**
+ * Where the admin key is, and on an interactive terminal the key itself, so
+ * a new user can paste it into the web app's sign-in. Never printed when the
+ * output goes to a file or a log collector (not a TTY): there, only the path.
+ */
+function adminKeyLine(file: string): string {
+  if (!process.stdout.isTTY) return `admin API key: ${file} (mode 0600)`;
+  const key = readFileSync(file, 'utf8').trim();
+  return `admin API key: ${key}\n                 (also in ${file}, mode 0600; shown on a terminal only)`;
+}
+
+/**
  * Runs one start step and says which one failed: a bare "connect
  * ECONNREFUSED" or "Failed to connect before the deadline" does not say
  * whether PostgreSQL or Temporal is missing. Errors that already say what is
@@ -110,6 +127,23 @@ async function step<T>(what: string, run: () => Promise<T>): Promise<T> {
   } catch (err) {
     if (err instanceof StartupError || isPortInUse(err)) throw err;
     throw new Error(what, { cause: err });
+  }
+}
+
+/**
+ * Builds the web app into web/dist when it was never built or its sources
+ * changed (scripts/build-web.mjs; fast when up to date). A failure (say vite
+ * not installed, or an error in web/src) is reported on one line and does not
+ * stop the engine: the API runs, and GET / serves what web/dist holds (503
+ * when it holds no app).
+ */
+async function buildWebApp(): Promise<void> {
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  try {
+    const { ensureWebBuild } = await import('../scripts/build-web.mjs');
+    await ensureWebBuild({ log: say });
+  } catch (err) {
+    say(`web app: the build failed (${describeError(err)}); \`npm run web:build\` shows why`);
   }
 }
 

@@ -18,6 +18,7 @@ import { rateLimit } from './rate-limit';
 import { codecRoutes } from './codec';
 import type { PayloadCodec } from '@temporalio/common';
 import { docsRouter } from './docs';
+import { webRouter } from './web';
 import { openApiDocument, v1Routes } from './openapi';
 import { errorHandler, sendProblem } from './errors';
 import { keepRequestContext, metricsEndpoint, requestObservability } from './observability';
@@ -54,6 +55,10 @@ export interface AppDeps {
   codec?: { codec: PayloadCodec; uiOrigins: string[] };
   /** GET /metrics: the bearer token it requires (unset: open) and the Temporal SDK exporter's host:port to append. */
   metrics?: { token?: string; sdkAddress?: string };
+  /** The Temporal Web UI (base URL without a trailing slash) and the engine's namespace: operations link to their workflow there. */
+  temporalUi?: { url: string; namespace: string };
+  /** The built web app served at GET / (default: web/dist of this checkout). */
+  webDir?: string;
 }
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
@@ -107,6 +112,8 @@ export function createApp(deps: AppDeps): Express {
   });
   // Swagger UI and its assets, public, with their own strict Content-Security-Policy.
   app.use('/docs', docsRouter());
+  // The web app (web/dist) at /, public like /docs (it signs in with an API key through /v1), under its own strict CSP.
+  app.use(webRouter(deps.webDir));
 
   if (deps.codec) codecRoutes(app, deps.codec.codec, deps.codec.uiOrigins, deps.apiKeys);
   app.use('/v1', authenticate(deps.apiKeys, deps.log));

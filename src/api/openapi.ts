@@ -10,11 +10,13 @@ import { operationRoutes } from './routes/operations';
 import { portfolioRoutes } from './routes/portfolios';
 import { projectionRoutes } from './routes/projections';
 import { reportRoutes } from './routes/reports';
+import { sessionRoutes } from './routes/session';
 import { taskRoutes } from './routes/tasks';
 import { webhookRoutes } from './routes/webhooks';
 
 /** The document's tags, in the order a reader meets them. */
 export const TAGS = [
+  { name: 'Session', description: 'Who is calling: the API key of the request and its role (what a client may offer), and where the Temporal Web UI is.' },
   { name: 'Portfolios', description: 'Portfolios, their settings, unit tree, integrity proof and export.' },
   { name: 'Accounts', description: 'Accounts, their ledger postings, and recording trading activity one by one or in bulk.' },
   { name: 'Operations', description: 'Forks, merges, reinvestments and threshold scans: durable Temporal workflows, and their progress.' },
@@ -38,7 +40,7 @@ export function v1Routes(deps: AppDeps): { router: Router; registry: OpenAPIRegi
   });
   const router = express.Router();
   for (const register of [
-    portfolioRoutes, accountRoutes, operationRoutes, projectionRoutes, reportRoutes, exportRoutes,
+    sessionRoutes, portfolioRoutes, accountRoutes, operationRoutes, projectionRoutes, reportRoutes, exportRoutes,
     taskRoutes, adminRoutes, webhookRoutes, batchRoutes, importRoutes,
   ]) register(router, registry, deps);
   return { router, registry };

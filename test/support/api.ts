@@ -95,7 +95,10 @@ export function useTestApi(opts: TestApiOptions = {}) {
 export async function startTestApi(
   orm: MikroORM,
   taskQueue = 'alluse-test-unused',
-  opts: { rateLimitPerMinute?: number; codec?: { codec: PayloadCodec; uiOrigins: string[] }; webhookAllowedHosts?: string[]; metrics?: { token?: string; sdkAddress?: string } } = {},
+  opts: {
+    rateLimitPerMinute?: number; codec?: { codec: PayloadCodec; uiOrigins: string[] }; webhookAllowedHosts?: string[]; metrics?: { token?: string; sdkAddress?: string };
+    temporalUi?: { url: string; namespace: string };
+  } = {},
 ): Promise<TestApi> {
   const { webhookAllowedHosts, ...apiOpts } = opts;
   const temporal = await connectClient(process.env.ALLUSE_TEST_TEMPORAL_ADDRESS!, 'default', opts.codec?.codec);

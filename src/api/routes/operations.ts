@@ -2,6 +2,7 @@ import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import type { Router } from 'express';
 import { z } from 'zod';
 import { STRATEGY_NAMES } from '../../domain/settings';
+import type { OperationView } from '../../services/operations';
 import type { ProtocolOutcome } from '../../services/protocols';
 import type { AppDeps } from '../app';
 import { defineRoute } from '../route';
@@ -17,6 +18,9 @@ const Operation = z
   .object({
     operationId: z.string(), type: ListedType, status: OperationStatus, startedAt: z.string(), closedAt: z.string().optional(),
     steps: z.array(Step), result: z.unknown().optional(), tasks: z.array(Task).optional(), error: z.object({ type: z.string(), message: z.string() }).optional(),
+    temporalUiUrl: z.url().optional().openapi({
+      description: "The operation's workflow in the Temporal Web UI (its latest run). Present when the engine knows the UI's address (TEMPORAL_UI_URL, or the dev server's UI under `npm start`).",
+    }),
   })
   .openapi('Operation');
 const DryRun = z.object({ eligible: z.boolean(), reasons: z.array(z.string()), plan: z.unknown() }).passthrough().openapi('DryRun');
@@ -59,14 +63,14 @@ export function operationRoutes(router: Router, registry: OpenAPIRegistry, deps:
     method: 'get', path: '/v1/operations/:operationId', operationId: 'getOperation', tag: 'Operations', role: 'viewer', summary: 'An operation (workflow run) with its steps',
     params: OperationIdParams,
     responses: { 200: { description: 'Operation', schema: Operation } },
-    handler: async ({ params }) => ({ status: 200, body: await deps.operations.get(params.operationId) }),
+    handler: async ({ params }) => ({ status: 200, body: withUiLink(deps, await deps.operations.get(params.operationId)) }),
   });
 
   defineRoute(router, registry, {
     method: 'get', path: '/v1/operations', operationId: 'listOperations', tag: 'Operations', role: 'viewer', summary: 'List operations',
     query: z.object({ portfolioId: z.uuid().optional(), type: z.enum(['fork', 'merge', 'reinvestment', 'scan', 'import']).optional(), status: OperationStatus.optional(), limit: z.coerce.number().int().min(1).max(100).default(50) }),
     responses: { 200: { description: 'Operations', schema: z.object({ items: z.array(Operation) }) } },
-    handler: async ({ query }) => ({ status: 200, body: { items: await deps.operations.list(query) } }),
+    handler: async ({ query }) => ({ status: 200, body: { items: (await deps.operations.list(query)).map((op) => withUiLink(deps, op)) } }),
   });
 
   defineRoute(router, registry, {
@@ -112,6 +116,19 @@ export function operationRoutes(router: Router, registry: OpenAPIRegistry, deps:
     responses: { 200: { description: 'Events', schema: z.object({ items: z.array(z.record(z.string(), z.unknown())) }) } },
     handler: async ({ params, query }) => ({ status: 200, body: { items: await deps.operations.events(params.id, query.type) } }),
   });
+}
+
+/**
+ * The page of a workflow in the Temporal Web UI; without a run id the UI opens
+ * the workflow's latest run. An operation's id is its workflow id
+ * (OperationsService reads it with `getHandle(operationId)`).
+ */
+export const temporalUiLink = (ui: { url: string; namespace: string }, workflowId: string): string =>
+  `${ui.url}/namespaces/${encodeURIComponent(ui.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+
+/** The operation with its `temporalUiUrl` when the engine knows where the Temporal Web UI is. */
+function withUiLink(deps: AppDeps, view: OperationView): OperationView & { temporalUiUrl?: string } {
+  return deps.temporalUi ? { ...view, temporalUiUrl: temporalUiLink(deps.temporalUi, view.operationId) } : view;
 }
 
 /** A dry run answers 200 with its verdict; a started operation 202. */
