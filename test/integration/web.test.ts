@@ -161,11 +161,12 @@ describe('temporalUiUrl', () => {
     expect(one.temporalUiUrl).toBe(link);
 
     const listed = await eventually('the scan in the listing', async () =>
-      (await ok(linked.client.GET('/v1/operations', { params: { query: { type: 'scan', limit: 100 } } }))).items, {
+      (await ok(linked.client.GET('/v1/operations', { params: { query: { type: 'scan', portfolioId: p.id } } }))).items, {
       until: (items) => items.some((o) => o.operationId === scan.operationId),
     });
     for (const op of listed) expect(op.temporalUiUrl).toBe(temporalUiLink(UI, op.operationId));
-    const plain = await ok(api.client.GET('/v1/operations', { params: { query: { type: 'scan', limit: 100 } } }));
+    const plain = await ok(api.client.GET('/v1/operations', { params: { query: { type: 'scan', portfolioId: p.id } } }));
+    expect(plain.items.map((o) => o.operationId)).toContain(scan.operationId);
     for (const op of plain.items) expect(op).not.toHaveProperty('temporalUiUrl');
   });
 
