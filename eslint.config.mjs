@@ -64,7 +64,7 @@ export default tseslint.config(
     plugins: { 'react-hooks': reactHooks },
     rules: {
       ...reactHooks.configs.recommended.rules,
-      'no-restricted-imports': ['error', { patterns: [{ regex: '^\\.\\./\\.\\./src/(?!client$)', message: 'The web app uses only the typed client (src/client).' }] }],
+      'no-restricted-imports': ['error', { patterns: [{ regex: '^(\\.\\./)+src/(?!client(/|$))', message: 'The web app uses only the typed client (src/client).' }] }],
     },
   },
 );

@@ -23,7 +23,7 @@ export const STAMP_FILE = '.build-stamp';
 /** What the build reads: these files, every file under these folders (src/client: the typed API client the app imports), these packages' versions. */
 export const INPUT_FILES = ['web/index.html', 'web/vite.config.mts', 'web/tsconfig.json'];
 export const INPUT_DIRS = ['web/src', 'web/public', 'src/client'];
-export const INPUT_PACKAGES = ['vite', 'react', 'react-dom', 'chart.js'];
+export const INPUT_PACKAGES = ['vite', 'react', 'react-dom', 'chart.js', 'decimal.js', 'openapi-fetch'];
 
 const say = (line) => console.log(line);
 

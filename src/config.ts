@@ -21,6 +21,8 @@ const envSchema = z.object({
   TEMPORAL_UI_URL: z
     .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://127.0.0.1:8233' })
     .refine((u) => !/[?#]/.test(u), 'must have no query string or fragment')
+    // Every key (a viewer's too) reads it in GET /v1/me and in each operation's temporalUiUrl.
+    .refine((u) => { const url = new URL(u); return !url.username && !url.password; }, 'must hold no user name or password (every API key can read it)')
     .transform((u) => u.replace(/\/+$/, ''))
     .optional(),
   TEMPORAL_CLI: z.string().optional(),

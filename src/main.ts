@@ -3,7 +3,9 @@
  * PostgreSQL, the Temporal dev server with its Web UI, the worker and the API.
  * DATABASE_URL / TEMPORAL_ADDRESS switch to external services.
  */
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { buildServices, openDatabase, openTemporal, resolveCodec, startApi, type Stoppable, uiOrigins } from './bootstrap';
 import { type Config, loadConfig } from './config';
 import { leaveShutdownSignalsToCaller } from './infra/embedded-postgres';
@@ -138,13 +140,13 @@ async function step<T>(what: string, run: () => Promise<T>): Promise<T> {
  * when it holds no app).
  */
 async function buildWebApp(): Promise<void> {
-  const say = (line: string) => process.stdout.write(`${line}\n`);
-  try {
-    const { ensureWebBuild } = await import('../scripts/build-web.mjs');
-    await ensureWebBuild({ log: say });
-  } catch (err) {
-    say(`web app: the build failed (${describeError(err)}); \`npm run web:build\` shows why`);
-  }
+  // A child process: Vite sets NODE_ENV=production while it builds, which must not leak into the engine's own process.
+  const code = await new Promise<number | null>((done) => {
+    const child = spawn(process.execPath, [join(__dirname, '..', 'scripts', 'build-web.mjs')], { stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('error', () => done(null));
+    child.on('exit', (c) => done(c));
+  });
+  if (code !== 0) process.stdout.write('web app: the build failed; `npm run web:build` shows why\n');
 }
 
 function databaseStep(config: Config): string {

@@ -52,6 +52,24 @@ test('an operator creates a portfolio, records a premium past the fork threshold
   await expect(forkBar).toHaveAttribute('aria-valuetext', /\$50,001\.01 of \$50,000\.00: 100\.0%, threshold reached/);
   await expect(page.getByTestId('portfolio-total')).toHaveText('$300,001.01');
 
+  // A refused activity shows the API's problem document: a Com-Acc allows no withdrawal.
+  const com = (await ok(api.client('viewer').GET('/v1/portfolios/{id}', { params: { path: { id } } }))).units[0]!.accounts.find((a) => a.type === 'com')!;
+  const refusal = await api.client('operator').POST('/v1/accounts/{id}/activity', {
+    params: { path: { id: com.id }, header: { 'idempotency-key': `browser-refused-${id}` } },
+    body: { type: 'withdrawal', amount: '10.00' },
+  });
+  expect(refusal.response.status).toBe(422);
+  const refusalDetail = (refusal.error as { detail: string }).detail;
+  await page.getByRole('button', { name: 'Record activity on the Com-Acc of the root unit' }).click();
+  const refused = page.getByRole('dialog', { name: /Record activity/ });
+  await refused.getByLabel('Type').selectOption('withdrawal');
+  await refused.getByLabel('Amount ($)').fill('10.00');
+  await refused.getByRole('button', { name: 'Record', exact: true }).click();
+  await expect(refused.getByRole('alert')).toContainText(refusalDetail.slice(1));
+  await page.keyboard.press('Escape');
+  await expect(refused).toBeHidden();
+  await expect(page.getByTestId('portfolio-total')).toHaveText('$300,001.01');
+
   // The fork: its dry run first, with the plan; then the real run, followed to completion.
   await page.getByRole('button', { name: /^Fork the Gen-Acc of the root unit/ }).click();
   const fork = page.getByRole('dialog', { name: /^Fork/ });
@@ -111,6 +129,16 @@ test('an operator approves a fork that waits for approval, from the task list', 
   await expect(page.locator('#operations li.operation').filter({ hasText: 'Fork' }).first()).toContainText('completed', { timeout: 45_000 });
   await expect(page.getByRole('article', { name: 'Forked unit 1' })).toBeVisible();
 
+  // A second fork right away is not eligible: the dialog lists the API's reasons and offers no "Fork now".
+  const dry = await ok(operator.POST('/v1/accounts/{id}/fork', { params: { path: { id: gen.id } }, body: { dryRun: true } })) as { eligible: boolean; reasons: string[] };
+  expect(dry.eligible).toBe(false);
+  await page.getByRole('button', { name: /^Fork the Gen-Acc of the root unit/ }).click();
+  const again = page.getByRole('dialog', { name: /^Fork/ });
+  await expect(again.getByText('Not eligible now:')).toBeVisible();
+  for (const reason of dry.reasons) await expect(again.locator('ul.reasons')).toContainText(reason);
+  await expect(again.getByRole('button', { name: 'Fork now' })).toBeDisabled();
+  await page.keyboard.press('Escape');
+
   const decided = await ok(api.client('viewer').GET('/v1/tasks', { params: { query: { portfolioId: p.id } } }));
   expect(decided.items.map((t) => [t.kind, t.status, t.decision])).toEqual([['approval', 'done', 'approve']]);
 });
@@ -138,10 +166,19 @@ test('the growth chart and its numbers show the ledger', async ({ page, api, eng
   expect(report.rows.at(-1)!.closing).toBe('101234.56');
 });
 
-test('a viewer key sees the portfolio and no action buttons', async ({ page, api, engine }) => {
-  const p = await ok(api.client('operator').POST('/v1/portfolios', {
-    body: { name: unique('Browser viewer portfolio'), owner: 'browser@example.com', initialCapital: '150000.00' },
+test('a viewer key sees the portfolio, its waiting task, and no action buttons', async ({ page, api, engine }) => {
+  const operator = api.client('operator');
+  const p = await ok(operator.POST('/v1/portfolios', {
+    body: { name: unique('Browser viewer portfolio'), owner: 'browser@example.com', initialCapital: '150000.00', settings: { approvals: { fork: true } } },
   }));
+  // A fork waiting for approval, so there is a task the viewer must not be able to decide.
+  const gen = p.units[0]!.accounts.find((a) => a.type === 'gen')!;
+  await ok(operator.POST('/v1/accounts/{id}/activity', {
+    params: { path: { id: gen.id }, header: { 'idempotency-key': `browser-viewer-${p.id}` } },
+    body: { type: 'premium', amount: '55000.00' },
+  }));
+  await ok(operator.POST('/v1/accounts/{id}/fork', { params: { path: { id: gen.id } }, body: {} }));
+  await expect.poll(async () => (await ok(operator.GET('/v1/tasks', { params: { query: { portfolioId: p.id, status: 'open' } } }))).items.length, { timeout: 30_000 }).toBe(1);
   await signIn(page, engine.keys.viewer);
   await expect(page.getByRole('link', { name: p.name })).toBeVisible();
   await expect(page.getByRole('button', { name: 'New portfolio' })).toHaveCount(0);
@@ -149,6 +186,7 @@ test('a viewer key sees the portfolio and no action buttons', async ({ page, api
   await expect(page.getByRole('heading', { name: p.name, level: 1 })).toBeVisible();
   await expect(page.getByRole('article', { name: 'Root unit' })).toContainText('Gen-Acc');
   await expect(page.getByRole('progressbar', { name: 'Fork progress of the root unit' })).toBeVisible();
+  await expect(page.getByRole('region', { name: /^Tasks/ })).toContainText('Approve the fork');
   for (const action of [/^Record activity/, /^Fork/, /^Reinvest/, /^Merge/, /^Approve$/, /^Reject$/]) {
     await expect(page.getByRole('button', { name: action })).toHaveCount(0);
   }

@@ -1,5 +1,6 @@
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useState, type MouseEvent } from 'react';
 import { clientFor, describeError, ok, type AlluseClient, type Role, type Trouble } from './api';
+import { ErrorBoundary } from './components/ErrorBoundary';
 import { SignIn } from './pages/SignIn';
 import { PortfoliosPage } from './pages/PortfoliosPage';
 import { PortfolioPage } from './pages/PortfolioPage';
@@ -12,6 +13,12 @@ export interface Session {
   keyName: string;
   /** Forgets the key (after a 401 too: a revoked key signs the reader out). */
   signOut: (why?: Trouble) => void;
+}
+
+/** The skip link moves focus without touching the hash, which holds the route. */
+function skipToMain(e: MouseEvent<HTMLAnchorElement>) {
+  e.preventDefault();
+  document.getElementById('main')?.focus();
 }
 
 /** Checks a key with GET /v1/me: the answer names its role, which decides what the page offers. */
@@ -65,7 +72,7 @@ export function App() {
   }
   return (
     <div className="app">
-      <a className="skip" href="#main">Skip to content</a>
+      <a className="skip" href="#main" onClick={skipToMain}>Skip to content</a>
       <header className="topbar">
         <a className="brand" href="#/">ALL-USE Engine</a>
         <nav aria-label="Site">
@@ -78,7 +85,9 @@ export function App() {
         </div>
       </header>
       <main id="main" tabIndex={-1}>
-        {route.page === 'portfolio' ? <PortfolioPage key={route.id} session={full} id={route.id} /> : <PortfoliosPage session={full} />}
+        <ErrorBoundary key={route.page === 'portfolio' ? route.id : 'list'}>
+          {route.page === 'portfolio' ? <PortfolioPage key={route.id} session={full} id={route.id} /> : <PortfoliosPage session={full} />}
+        </ErrorBoundary>
       </main>
     </div>
   );

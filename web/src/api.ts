@@ -32,7 +32,7 @@ export function describeError(err: unknown): Trouble {
     const p = err.problem as Schemas['Problem'] & { errors?: { path?: string; message?: string }[] };
     const lines = [...(p.reasons ?? [])];
     for (const e of p.errors ?? []) lines.push(e.path ? `${e.path}: ${e.message ?? 'invalid'}` : (e.message ?? 'invalid'));
-    if (p.errorId) lines.push(`reference ${p.errorId}`);
+    if (p.errorId && !p.detail.includes(p.errorId)) lines.push(`reference ${p.errorId}`);
     return { title: sentence(p.detail || p.title), lines, status: err.status };
   }
   if (err instanceof TypeError) return { title: 'The engine cannot be reached. Is it running?', lines: [String(err.message)] };

@@ -11,7 +11,8 @@ const group = (digits: string) => digits.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 /** "1234567.5" -> "$1,234,567.50"; "-12" -> "−$12.00". */
 export function money(value: string | Decimal | null | undefined): string {
   if (value === null || value === undefined || value === '') return '—';
-  const d = new Decimal(value);
+  // Rounded first, so an amount that rounds to zero shows no sign.
+  const d = new Decimal(value).toDecimalPlaces(2);
   const [int, frac] = d.abs().toFixed(2).split('.');
   return `${d.isNegative() && !d.isZero() ? '−' : ''}$${group(int!)}.${frac}`;
 }
@@ -38,7 +39,8 @@ export function progress(value: string | Decimal, limit: string | Decimal): { pc
   const v = new Decimal(value);
   const l = new Decimal(limit);
   if (l.lte(0)) return { pct: 100, label: '100.0%', reached: true };
-  const ratio = Decimal.max(0, v.div(l).times(100));
+  // Rounded down: 49,999.99 of 50,000 is 99.9%, never a 100% that has not been reached.
+  const ratio = Decimal.max(0, v.div(l).times(100)).toDecimalPlaces(1, Decimal.ROUND_DOWN);
   return { pct: Decimal.min(100, ratio).toNumber(), label: `${ratio.toFixed(1)}%`, reached: v.gte(l) };
 }
 

@@ -11,6 +11,7 @@ export interface Loaded<T> {
 
 interface Answer<T> {
   request: string;
+  key: string;
   data?: T;
   error?: Trouble;
 }
@@ -18,8 +19,9 @@ interface Answer<T> {
 /**
  * Loads `fetcher()` whenever `key` changes (it names what is loaded, e.g.
  * `portfolio:<id>`) and on reload(). The last data stays on screen while a
- * reload runs, so polling never flickers; an answer to a request that has
- * since been replaced is dropped.
+ * reload runs, so polling never flickers, but never the data of another key.
+ * One request at a time: a reload() while one runs is run once it answers
+ * (a slow engine slows the refresh down instead of starving it).
  */
 export function useLoad<T>(fetcher: () => Promise<T>, key: string): Loaded<T> {
   const latestFetcher = useRef(fetcher);
@@ -27,19 +29,36 @@ export function useLoad<T>(fetcher: () => Promise<T>, key: string): Loaded<T> {
     latestFetcher.current = fetcher;
   });
   const [tick, setTick] = useState(0);
-  const [answer, setAnswer] = useState<Answer<T>>({ request: '' });
+  const [answer, setAnswer] = useState<Answer<T>>({ request: '', key: '' });
+  const running = useRef(false);
+  const again = useRef(false);
   const request = `${key}#${tick}`;
   useEffect(() => {
     let current = true;
-    latestFetcher.current().then(
-      (data) => current && setAnswer({ request, data }),
-      (err: unknown) => current && setAnswer((a) => ({ request, data: a.data, error: describeError(err) })),
-    );
+    running.current = true;
+    latestFetcher.current()
+      .then(
+        (data) => current && setAnswer({ request, key, data }),
+        (err: unknown) => current && setAnswer((a) => ({ request, key, data: a.key === key ? a.data : undefined, error: describeError(err) })),
+      )
+      .finally(() => {
+        if (!current) return;
+        running.current = false;
+        if (again.current) {
+          again.current = false;
+          setTick((t) => t + 1);
+        }
+      });
     return () => {
       current = false;
+      running.current = false;
+      again.current = false;
     };
-  }, [request]);
-  const reload = useCallback(() => setTick((t) => t + 1), []);
+  }, [request, key]);
+  const reload = useCallback(() => {
+    if (running.current) again.current = true;
+    else setTick((t) => t + 1);
+  }, []);
   return { data: answer.data, error: answer.error, loading: answer.request !== request, reload };
 }
 

@@ -10,7 +10,7 @@ function explain(err: unknown): Trouble {
   if (t.status === 401) {
     return {
       title: 'That API key was not accepted.',
-      lines: ['Check that it was copied whole: keys start with alu_ and are 47 characters long.', 'A revoked key stops working at once; an admin can create a new one.'],
+      lines: ['Check that it was copied whole, with nothing added or missing (keys made by the engine start with alu_).', 'A revoked key stops working at once; an admin can create a new one.'],
       status: 401,
     };
   }

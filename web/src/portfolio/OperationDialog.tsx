@@ -1,9 +1,9 @@
-import { useState } from 'react';
+import { useRef, useState } from 'react';
 import { ApiError, describeError, ok, type AlluseClient, type Operation, type Trouble } from '../api';
 import { Field } from '../components/Field';
 import { Modal } from '../components/Modal';
 import { TroubleNote } from '../components/TroubleNote';
-import { money } from '../format';
+import { ACCOUNT_NAME, money } from '../format';
 import { useInterval, useLoad } from '../hooks';
 import type { Action } from './actions';
 import { TERMINAL } from './actions';
@@ -61,6 +61,7 @@ export function OperationDialog({ client, action, onClose, onStarted }: {
     } catch (err) {
       // Another operation already running on this account or unit: follow that one instead.
       if (err instanceof ApiError && err.problem.operationId) setOperationId(err.problem.operationId);
+      else dry.reload(); // refused (no longer eligible, say): show why, from a fresh dry run
       setTrouble(describeError(err));
     } finally {
       setBusy(false);
@@ -68,19 +69,26 @@ export function OperationDialog({ client, action, onClose, onStarted }: {
   };
 
   const following = operationId !== undefined && (!op || !TERMINAL.has(op.status));
+  const polling = useRef(false);
   useInterval(() => {
-    if (!operationId) return;
-    ok(client.GET('/v1/operations/{operationId}', { params: { path: { operationId } } })).then(
-      (o) => setOp(o as Operation),
-      (err: unknown) => setTrouble(describeError(err)),
-    );
+    // One request at a time, so an older answer can never overwrite a newer status.
+    if (!operationId || polling.current) return;
+    polling.current = true;
+    ok(client.GET('/v1/operations/{operationId}', { params: { path: { operationId } } }))
+      .then(
+        (o) => setOp(o as Operation),
+        (err: unknown) => setTrouble(describeError(err)),
+      )
+      .finally(() => {
+        polling.current = false;
+      });
   }, following ? 700 : null);
 
   return (
     <Modal title={title} onClose={onClose}>
       {action.kind === 'reinvest' && !operationId && (
         <Field id="op-strategy" label="Strategy" hint="The portfolio's setting when left as default.">
-          <select id="op-strategy" value={strategy} onChange={(e) => setStrategy(e.target.value as Strategy | '')} aria-describedby="op-strategy-hint">
+          <select id="op-strategy" data-autofocus value={strategy} onChange={(e) => setStrategy(e.target.value as Strategy | '')} aria-describedby="op-strategy-hint">
             <option value="">default</option>
             {STRATEGIES.map((s) => (
               <option key={s}>{s}</option>
@@ -110,7 +118,7 @@ export function OperationDialog({ client, action, onClose, onStarted }: {
       )}
       <div className="form-actions">
         {!operationId && (
-          <button type="button" className="primary" disabled={busy || !dryRun?.eligible} onClick={() => void start()}>
+          <button type="button" className="primary" disabled={busy || dry.error !== undefined || !dryRun?.eligible} onClick={() => void start()}>
             {busy ? 'Starting…' : `${VERB[action.kind]} now`}
           </button>
         )}
@@ -141,11 +149,13 @@ function DryRunView({ kind, dryRun }: { kind: OpAction['kind']; dryRun: DryRun }
       {kind === 'fork' && dryRun.eligible && dryRun.plan && <ForkPlan dryRun={dryRun} />}
       {kind === 'merge' && dryRun.eligible && dryRun.plan && (
         <dl className="plan">
-          <dt>Moves</dt>
-          <dd>{m(dryRun.total)} to the nearest active ancestor's Com-Acc</dd>
+          <div>
+            <dt>Moves</dt>
+            <dd>{m(dryRun.total)} to the nearest active ancestor's Com-Acc</dd>
+          </div>
           {((p.sources ?? []) as { accountId: string; type: string; amount: string; closePositions: string; reserve: string }[]).map((s) => (
             <div key={s.accountId}>
-              <dt>{s.type}</dt>
+              <dt>From the {ACCOUNT_NAME[s.type] ?? s.type}</dt>
               <dd>
                 {m(s.amount)} (closes positions {m(s.closePositions)}, reserve {m(s.reserve)})
               </dd>
@@ -154,18 +164,14 @@ function DryRunView({ kind, dryRun }: { kind: OpAction['kind']; dryRun: DryRun }
         </dl>
       )}
       {kind === 'reinvest' && dryRun.eligible && dryRun.plan && (
-        p.skipped ? (
-          <p>{String(dryRun.quarter)}: would be skipped; {m(p.reinvestable)} is below the minimum reinvestment.</p>
-        ) : (
-          <dl className="plan">
-            <dt>Quarter</dt><dd>{String(dryRun.quarter)}</dd>
-            <dt>Strategy</dt><dd>{String(p.strategy)}{p.regime ? ` (${String(p.regime)})` : ''}</dd>
-            <dt>Reinvestable</dt><dd>{m(p.reinvestable)}</dd>
-            <dt>To contracts</dt><dd>{m(p.contracts)}</dd>
-            <dt>To LEAPS</dt><dd>{m(p.leaps)}</dd>
-            <dt>To reserve</dt><dd>{m(p.reserve)}</dd>
-          </dl>
-        )
+        <dl className="plan">
+          <dt>Quarter</dt><dd>{String(dryRun.quarter)}</dd>
+          <dt>Strategy</dt><dd>{String(p.strategy)}{p.regime ? ` (${String(p.regime)})` : ''}</dd>
+          <dt>Reinvestable</dt><dd>{m(p.reinvestable)}</dd>
+          <dt>To contracts</dt><dd>{m(p.contracts)}</dd>
+          <dt>To LEAPS</dt><dd>{m(p.leaps)}</dd>
+          <dt>To reserve</dt><dd>{m(p.reserve)}</dd>
+        </dl>
       )}
     </div>
   );
