@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 import reactHooks from 'eslint-plugin-react-hooks';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'web/dist/', 'node_modules/', '.tools/', '.data/', 'coverage/', 'jest.config.js', 'eslint.config.mjs', 'scripts/*.mjs'] },
+  { ignores: ['dist/', 'web/dist/', 'node_modules/', '.tools/', '.data/', 'coverage/', '**/jest.config.js', 'eslint.config.mjs', 'scripts/*.mjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

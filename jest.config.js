@@ -35,7 +35,8 @@ module.exports = {
       ...base,
       displayName: 'integration',
       roots: ['<rootDir>/test'],
-      testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/unit/'],
+      // test/production has its own config (npm run test:production): it builds and starts a real Temporal server.
+      testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/unit/', '<rootDir>/test/production/'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
     },

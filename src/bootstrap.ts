@@ -6,6 +6,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createApp } from './api/app';
+import type { CodecEndpoint } from './api/codec';
 import { type AesGcmCodec, codecFromSpec, newCodecKeySpec } from './infra/codec';
 import type { Config } from './config';
 import { migrate, openOrm } from './db/orm';
@@ -18,7 +19,7 @@ import { LedgerService } from './ledger/ledger';
 import { AccountService } from './services/accounts';
 import { ActivityBatchService } from './services/activity-batch';
 import { ImportService } from './services/imports';
-import { ApiKeyService } from './services/api-keys';
+import { ApiKeyService, followApiKeyChanges } from './services/api-keys';
 import { AuditLogService } from './services/audit-log';
 import { ExportService } from './services/exports';
 import { IntegrityService } from './services/integrity';
@@ -26,6 +27,8 @@ import { PortfolioService } from './services/portfolios';
 import { OperationsService } from './services/operations';
 import { ProtocolService } from './services/protocols';
 import { ProjectionService } from './services/projections';
+import { type ProjectionPoolOptions, ProjectionPool, defaultPoolOptions } from './projection/pool';
+import { RateLimitService, startRateLimitSweeper } from './services/rate-limits';
 import { ReportService } from './services/reports';
 import { TaskService } from './services/tasks';
 import { WebhookService } from './services/webhooks';
@@ -84,16 +87,24 @@ export async function openTemporal(
 export function buildServices(
   orm: MikroORM,
   temporal: Client,
-  opts: { taskQueue: string; market?: MarketDataProvider; reinvestTimezone?: string; webhookAllowedHosts?: readonly string[] },
+  opts: {
+    taskQueue: string; market?: MarketDataProvider; reinvestTimezone?: string; webhookAllowedHosts?: readonly string[];
+    /** A client on the connection of a worker in this process (`eagerStartClient`): operations start eagerly through it. */
+    eagerClient?: Client;
+    /** The projection worker threads (config.projectionPool); unset: defaultPoolOptions(). */
+    projectionPool?: ProjectionPoolOptions;
+  },
 ) {
   const ledger = new LedgerService(orm);
-  const projections = new ProjectionService(orm);
+  // Its threads start on the first projection; startApi's stop() ends them.
+  const projections = new ProjectionService(orm, new ProjectionPool(opts.projectionPool ?? defaultPoolOptions()));
   const tasks = new TaskService(orm, temporal);
   return {
     tasks,
     projections,
     protocols: new ProtocolService(orm, temporal, {
       taskQueue: opts.taskQueue, market: opts.market ?? new SyntheticMarketData(), projections, reinvestTimezone: opts.reinvestTimezone,
+      eagerClient: opts.eagerClient,
     }),
     operations: new OperationsService(orm, temporal, tasks),
     schedules: new ScheduleService(temporal),
@@ -104,6 +115,7 @@ export function buildServices(
     imports: new ImportService(orm, ledger, temporal, { taskQueue: opts.taskQueue }),
     integrity: new IntegrityService(orm),
     apiKeys: new ApiKeyService(orm),
+    rateLimits: new RateLimitService(orm),
     audit: new AuditLogService(orm),
     exports: new ExportService(orm),
     webhooks: new WebhookService(orm, { allowedHosts: opts.webhookAllowedHosts }),
@@ -130,13 +142,15 @@ export async function startApi(opts: {
   port: number;
   log: Logger;
   rateLimitPerMinute?: number;
-  codec?: { codec: PayloadCodec; uiOrigins: string[] };
+  codec?: CodecEndpoint;
   /** GET /metrics: METRICS_TOKEN, and the Temporal SDK exporter's host:port to append. */
   metrics?: { token?: string; sdkAddress?: string };
   /** The Temporal Web UI and namespace operations link to (unset: no links). */
   temporalUi?: { url: string; namespace: string };
   /** The built web app served at GET / (default web/dist). */
   webDir?: string;
+  /** Start the projection threads now (ProjectionService.warmUp) rather than on the first projection: for long-running APIs. */
+  warmUpProjections?: boolean;
 }): Promise<{ server: Server; url: string; stop(): Promise<void> }> {
   const app = createApp({
     ...opts.services,
@@ -156,17 +170,27 @@ export async function startApi(opts: {
     s.once('error', reject);
   });
   const { port } = server.address() as AddressInfo;
+  if (opts.warmUpProjections) {
+    void opts.services.projections.warmUp().catch((err) => opts.log.warn('projection threads: warm-up failed', { error: String((err as Error)?.stack ?? err) }));
+  }
   // The gauges read at scrape time (open tasks) query this database while the API runs.
   const unregisterCollectors = registerDbCollectors(opts.orm);
+  // Known API keys are cached; a change made through any process reaches this one's cache through LISTEN.
+  const keyChanges = followApiKeyChanges(opts.orm.config.get('clientUrl')!, opts.services.apiKeys, opts.log);
+  const sweeper = opts.rateLimitPerMinute ? startRateLimitSweeper(opts.services.rateLimits, opts.log) : undefined;
   return {
     server,
     url: `http://${opts.host}:${port}`,
-    stop: () =>
-      new Promise<void>((resolve) => {
+    stop: async () => {
+      sweeper?.stop();
+      await new Promise<void>((resolve) => {
         unregisterCollectors();
         server.close(() => resolve());
         server.closeAllConnections();
-      }),
+      });
+      await opts.services.projections.close();
+      await keyChanges.stop();
+    },
   };
 }
 
@@ -187,5 +211,8 @@ export function resolveCodec(config: Config, log: Logger): AesGcmCodec | undefin
   return codecFromSpec(readFileSync(file, 'utf8').trim(), config.codecKeyId);
 }
 
-/** Where the Temporal Web UI runs, for the codec endpoint's CORS. */
-export const uiOrigins = (config: Config) => [`http://127.0.0.1:${config.temporalUiPort}`, `http://localhost:${config.temporalUiPort}`];
+/** Where the Temporal Web UI runs, for the codec endpoint's CORS: the dev server's UI port, and TEMPORAL_UI_URL's origin when set. */
+export const uiOrigins = (config: Config) => [
+  `http://127.0.0.1:${config.temporalUiPort}`, `http://localhost:${config.temporalUiPort}`,
+  ...(config.temporalUiUrl ? [new URL(config.temporalUiUrl).origin] : []),
+];

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { isAllowListEntry } from './notify/ssrf';
@@ -30,6 +31,10 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   WORKER_ACTIVITY_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(100),
   WORKER_WORKFLOW_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(100),
+  /** Projection worker threads of the API; unset: one fewer than the machine's cores, at least one. */
+  PROJECTION_POOL_SIZE: z.coerce.number().int().min(1).max(256).optional(),
+  PROJECTION_QUEUE_MAX: z.coerce.number().int().min(0).max(10_000).default(16),
+  PROJECTION_TIME_BUDGET_MS: z.coerce.number().int().min(100).max(10 * 60_000).default(10_000),
   SCAN_INTERVAL_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(15),
   REINVEST_TIMEZONE: z
     .string()
@@ -45,6 +50,8 @@ const envSchema = z.object({
   MARKET_DATA_CSV: z.string().optional(),
   TEMPORAL_CODEC_KEYS: z.string().optional(),
   TEMPORAL_CODEC_KEY_ID: z.string().optional(),
+  /** Callers on loopback use the codec endpoint without a key; unset: yes outside production, no in production. */
+  TEMPORAL_CODEC_TRUST_LOOPBACK: z.enum(['true', 'false'], { error: 'must be true or false' }).optional(),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(1200),
   /** `npm run worker` alone: serve its metrics on this port (GET /metrics). */
   WORKER_METRICS_PORT: port.optional(),
@@ -56,6 +63,10 @@ const envSchema = z.object({
   PAPER_BROKER_LATENCY_MS: z.coerce.number().int().min(0).max(60_000).default(0),
   PAPER_BROKER_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
   PAPER_BROKER_TIMEOUT_RATE: z.coerce.number().min(0).max(1).default(0),
+  /** Chaos runs: a JSON file `{ "failureRate": 0.3, "timeoutRate": 0.1 }` the paper broker re-reads while it runs. */
+  PAPER_BROKER_WEATHER_FILE: z.string().min(1).optional(),
+  /** Chaos runs: a file holding how many milliseconds the worker's engine clock runs ahead of the system clock. */
+  ALLUSE_CLOCK_OFFSET_FILE: z.string().min(1).optional(),
   WEBHOOK_ALLOWED_HOSTS: z
     .string()
     .default('')
@@ -92,7 +103,13 @@ export interface Config {
   /** AES-256-GCM payload codec keys, "<id>:<base64 key>,..." (unset in production: payloads in clear). */
   codecKeys?: string;
   codecKeyId?: string;
-  /** Requests per minute per API key (0: no limit). */
+  /**
+   * Whether the codec endpoint serves callers on loopback without a key (the
+   * dev server's UI in a local browser). Off by default in production: behind
+   * a reverse proxy on the same host every caller is on loopback.
+   */
+  codecTrustLoopback: boolean;
+  /** Requests per minute per API key, counted together by every API process on the database (0: no limit). */
   rateLimitPerMinute: number;
   /** Set: GET /metrics requires `Authorization: Bearer <token>`. Unset: /metrics is open, like /healthz. */
   metricsToken?: string;
@@ -107,7 +124,18 @@ export interface Config {
   reinvestTimezone: string;
   workerActivityConcurrency: number;
   workerWorkflowConcurrency: number;
-  paperBroker: { latencyMs: number; failureRate: number; timeoutRate: number; hangMs: number };
+  /**
+   * The API's projection worker threads (src/projection/pool.ts): how many, how
+   * many requests may wait for one (more are refused with 503), and the time a
+   * projection may take from its arrival (then it is stopped, 503).
+   */
+  projectionPool: { size: number; queueMax: number; timeBudgetMs: number };
+  paperBroker: { latencyMs: number; failureRate: number; timeoutRate: number; hangMs: number; weatherFile?: string };
+  /**
+   * Chaos runs only: a file holding an offset in milliseconds that the worker's
+   * activities add to the system clock (the rules' "now"), re-read while it runs.
+   */
+  clockOffsetFile?: string;
   /** Webhook targets permitted although private or loopback: host names, IP addresses or CIDRs (WEBHOOK_ALLOWED_HOSTS). */
   webhookAllowedHosts: string[];
   /** First retry delay of a failed webhook delivery; doubles per attempt (with jitter) up to webhookRetryMaxMs. */
@@ -128,6 +156,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   if (e.NODE_ENV === 'production' && (!e.DATABASE_URL || !e.TEMPORAL_ADDRESS || !e.ALLUSE_ADMIN_API_KEY)) {
     // Production never falls back to the embedded services or a generated secret.
     throw new Error('invalid configuration: production needs DATABASE_URL, TEMPORAL_ADDRESS and ALLUSE_ADMIN_API_KEY');
+  }
+  const faultKnobs = [
+    e.PAPER_BROKER_FAILURE_RATE > 0 && 'PAPER_BROKER_FAILURE_RATE', e.PAPER_BROKER_TIMEOUT_RATE > 0 && 'PAPER_BROKER_TIMEOUT_RATE',
+    e.PAPER_BROKER_WEATHER_FILE && 'PAPER_BROKER_WEATHER_FILE', e.ALLUSE_CLOCK_OFFSET_FILE && 'ALLUSE_CLOCK_OFFSET_FILE',
+  ].filter(Boolean);
+  if (e.NODE_ENV === 'production' && faultKnobs.length) {
+    // Fault injection and a shifted clock are for tests and chaos runs; in production they would be an outage by configuration.
+    throw new Error(`invalid configuration: ${faultKnobs.join(', ')} inject faults and are refused in production`);
   }
   return Object.freeze({
     env: e.NODE_ENV,
@@ -153,17 +189,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     temporalMetricsAddress: e.TEMPORAL_METRICS_ADDRESS,
     codecKeys: e.TEMPORAL_CODEC_KEYS,
     codecKeyId: e.TEMPORAL_CODEC_KEY_ID,
+    codecTrustLoopback: e.TEMPORAL_CODEC_TRUST_LOOPBACK ? e.TEMPORAL_CODEC_TRUST_LOOPBACK === 'true' : e.NODE_ENV !== 'production',
     scanIntervalMinutes: e.SCAN_INTERVAL_MINUTES,
     reinvestTimezone: e.REINVEST_TIMEZONE,
     workerActivityConcurrency: e.WORKER_ACTIVITY_CONCURRENCY,
     workerWorkflowConcurrency: e.WORKER_WORKFLOW_CONCURRENCY,
+    projectionPool: Object.freeze({
+      size: e.PROJECTION_POOL_SIZE ?? Math.max(1, availableParallelism() - 1),
+      queueMax: e.PROJECTION_QUEUE_MAX,
+      timeBudgetMs: e.PROJECTION_TIME_BUDGET_MS,
+    }),
     paperBroker: Object.freeze({
       latencyMs: e.PAPER_BROKER_LATENCY_MS,
       failureRate: e.PAPER_BROKER_FAILURE_RATE,
       timeoutRate: e.PAPER_BROKER_TIMEOUT_RATE,
       // Longer than the broker steps' 10 s timeout, so a "timeout" is one.
       hangMs: 15_000,
+      weatherFile: e.PAPER_BROKER_WEATHER_FILE,
     }),
+    clockOffsetFile: e.ALLUSE_CLOCK_OFFSET_FILE,
     webhookAllowedHosts: Object.freeze([...e.WEBHOOK_ALLOWED_HOSTS]) as string[],
     webhookRetryInitialMs: e.WEBHOOK_RETRY_INITIAL_MS,
     webhookRetryMaxMs: Math.max(e.WEBHOOK_RETRY_MAX_MS, e.WEBHOOK_RETRY_INITIAL_MS),

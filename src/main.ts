@@ -17,6 +17,7 @@ import { describeError, isPortInUse, StartupError } from './infra/startup-errors
 import { marketDataFrom } from './market/provider';
 import { startWebhookDispatcher } from './notify/dispatcher';
 import { ApiKeyService } from './services/api-keys';
+import { eagerStartClient } from './infra/temporal';
 import { installTemporalRuntime, startWorker } from './worker';
 import { ensureSchedules } from './schedules';
 
@@ -78,7 +79,7 @@ async function main(): Promise<void> {
     const temporalUiUrl = config.temporalUiUrl ?? temporal.uiUrl;
     // The web app served at GET /: built on a first start (or after its sources changed); a failed build does not stop the engine.
     await buildWebApp();
-    const api = await step('starting the API', () => startApi({ orm: db.orm, services: buildServices(db.orm, temporal.client, { taskQueue: config.taskQueue, market: marketDataFrom(config), reinvestTimezone: config.reinvestTimezone, webhookAllowedHosts: config.webhookAllowedHosts }), temporal: temporal.client, host: config.host, port: config.port, log, rateLimitPerMinute: config.rateLimitPerMinute, codec: codec && { codec, uiOrigins: uiOrigins(config) }, metrics: { token: config.metricsToken, sdkAddress: temporalMetricsAddress }, temporalUi: temporalUiUrl ? { url: temporalUiUrl, namespace: config.temporalNamespace } : undefined }));
+    const api = await step('starting the API', () => startApi({ orm: db.orm, services: buildServices(db.orm, temporal.client, { taskQueue: config.taskQueue, market: marketDataFrom(config), reinvestTimezone: config.reinvestTimezone, webhookAllowedHosts: config.webhookAllowedHosts, projectionPool: config.projectionPool, eagerClient: eagerStartClient(worker.connection, config.temporalNamespace, codec) }), temporal: temporal.client, host: config.host, port: config.port, log, warmUpProjections: true, rateLimitPerMinute: config.rateLimitPerMinute, codec: codec && { codec, uiOrigins: uiOrigins(config), trustLoopback: config.codecTrustLoopback }, metrics: { token: config.metricsToken, sdkAddress: temporalMetricsAddress }, temporalUi: temporalUiUrl ? { url: temporalUiUrl, namespace: config.temporalNamespace } : undefined }));
     track('api', api);
 
     const keyLine =

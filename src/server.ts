@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   await ensureSearchAttributes(client, config.temporalNamespace, log);
   const admin = await new ApiKeyService(orm).bootstrapAdmin(config.dataDir, config.adminApiKey);
   if (admin.source === 'file') log.info('admin API key written', { file: admin.file });
-  const api = await startApi({ orm, services: buildServices(orm, client, { taskQueue: config.taskQueue, market: marketDataFrom(config), reinvestTimezone: config.reinvestTimezone, webhookAllowedHosts: config.webhookAllowedHosts }), temporal: client, host: config.host, port: config.port, log, rateLimitPerMinute: config.rateLimitPerMinute, codec: codec && { codec, uiOrigins: uiOrigins(config) }, metrics: { token: config.metricsToken, sdkAddress: config.temporalMetricsAddress }, temporalUi: config.temporalUiUrl ? { url: config.temporalUiUrl, namespace: config.temporalNamespace } : undefined });
+  const api = await startApi({ orm, services: buildServices(orm, client, { taskQueue: config.taskQueue, market: marketDataFrom(config), reinvestTimezone: config.reinvestTimezone, webhookAllowedHosts: config.webhookAllowedHosts, projectionPool: config.projectionPool }), temporal: client, host: config.host, port: config.port, log, warmUpProjections: true, rateLimitPerMinute: config.rateLimitPerMinute, codec: codec && { codec, uiOrigins: uiOrigins(config), trustLoopback: config.codecTrustLoopback }, metrics: { token: config.metricsToken, sdkAddress: config.temporalMetricsAddress }, temporalUi: config.temporalUiUrl ? { url: config.temporalUiUrl, namespace: config.temporalNamespace } : undefined });
   log.info('API listening', { url: api.url });
   const stop = async () => {
     await api.stop();

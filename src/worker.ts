@@ -12,6 +12,7 @@ import { PaperBroker } from './broker/paper';
 import { type Config, loadConfig } from './config';
 import { openOrm } from './db/orm';
 import { createLogger, type Logger } from './infra/logger';
+import { engineClock } from './infra/knobs';
 import { activityInterceptors } from './infra/temporal-interceptors';
 import { TemporalLogger } from './infra/temporal-logger';
 import { LedgerService } from './ledger/ledger';
@@ -34,6 +35,8 @@ export const workflowInterceptorModules = [require.resolve('./workflows/intercep
 
 export interface WorkerHandle {
   worker: Worker;
+  /** The worker's connection: a client on it may start workflows eagerly (`eagerStartClient`). Closed when the worker stops. */
+  connection: NativeConnection;
   /** Resolves when the worker has stopped. */
   done: Promise<void>;
   stop(): Promise<void>;
@@ -58,6 +61,7 @@ export async function startWorker(opts: {
     ledger: new LedgerService(opts.orm),
     broker: opts.broker ?? new PaperBroker(opts.orm, opts.config.paperBroker),
     market: marketDataFrom(opts.config),
+    now: engineClock(opts.config.clockOffsetFile),
   });
   const activities = opts.wrapActivities ? opts.wrapActivities(real) : real;
   const worker = await Worker.create({
@@ -76,6 +80,7 @@ export async function startWorker(opts: {
   opts.log.info('worker started', { taskQueue: opts.taskQueue ?? opts.config.taskQueue });
   return {
     worker,
+    connection,
     done,
     stop: async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();

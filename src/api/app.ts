@@ -3,6 +3,7 @@ import helmet from 'helmet';
 import type { Logger } from '../infra/logger';
 import type { AccountService } from '../services/accounts';
 import type { ApiKeyService } from '../services/api-keys';
+import type { RateLimitService } from '../services/rate-limits';
 import type { AuditLogService } from '../services/audit-log';
 import type { ExportService } from '../services/exports';
 import type { IntegrityService } from '../services/integrity';
@@ -15,8 +16,7 @@ import type { PortfolioService } from '../services/portfolios';
 import type { WebhookService } from '../services/webhooks';
 import { authenticate } from './auth';
 import { rateLimit } from './rate-limit';
-import { codecRoutes } from './codec';
-import type { PayloadCodec } from '@temporalio/common';
+import { type CodecEndpoint, codecRoutes } from './codec';
 import { docsRouter } from './docs';
 import { webRouter } from './web';
 import { openApiDocument, v1Routes } from './openapi';
@@ -47,12 +47,13 @@ export interface AppDeps {
   webhooks: WebhookService;
   batch: ActivityBatchService;
   imports: ImportService;
+  rateLimits: RateLimitService;
   readiness(): Promise<Readiness>;
   log: Logger;
-  /** Requests per minute per API key; unset: no limit. */
+  /** Requests per minute per API key, counted across every API process (rateLimits); unset: no limit. */
   rateLimitPerMinute?: number;
   /** When payloads are encrypted: the codec the Temporal Web UI calls to show them. */
-  codec?: { codec: PayloadCodec; uiOrigins: string[] };
+  codec?: CodecEndpoint;
   /** GET /metrics: the bearer token it requires (unset: open) and the Temporal SDK exporter's host:port to append. */
   metrics?: { token?: string; sdkAddress?: string };
   /** The Temporal Web UI (base URL without a trailing slash) and the engine's namespace: operations link to their workflow there. */
@@ -115,9 +116,9 @@ export function createApp(deps: AppDeps): Express {
   // The web app (web/dist) at /, public like /docs (it signs in with an API key through /v1), under its own strict CSP.
   app.use(webRouter(deps.webDir));
 
-  if (deps.codec) codecRoutes(app, deps.codec.codec, deps.codec.uiOrigins, deps.apiKeys);
+  if (deps.codec) codecRoutes(app, deps.codec, deps.apiKeys);
   app.use('/v1', authenticate(deps.apiKeys, deps.log));
-  if (deps.rateLimitPerMinute) app.use('/v1', rateLimit(deps.rateLimitPerMinute, deps.log));
+  if (deps.rateLimitPerMinute) app.use('/v1', rateLimit(deps.rateLimits, deps.rateLimitPerMinute, deps.log));
   app.use((req, res, next) => {
     const parser = largeBodyParser(req.path);
     return parser ? parser(req, res, next) : next();

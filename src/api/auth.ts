@@ -1,15 +1,26 @@
 import type { RequestHandler } from 'express';
-import type { ApiKeyService, Role } from '../services/api-keys';
+import type { ApiKeyService, Principal, Role } from '../services/api-keys';
 import { roleAtLeast } from '../services/api-keys';
 import type { Logger } from '../infra/logger';
 import { sendProblem } from './errors';
 
-/** Resolves `Authorization: Bearer <key>` to a principal; 401 otherwise. Failures are logged, never locked out. */
+/**
+ * Resolves `Authorization: Bearer <key>` to a principal; 401 otherwise. Failures are logged, never locked out.
+ * Known keys come from the process's cache (ApiKeyService); a key that needs a lookup while PostgreSQL is
+ * unreachable gets 503.
+ */
 export function authenticate(keys: ApiKeyService, log: Logger): RequestHandler {
   return async (req, res, next) => {
     const header = req.get('authorization') ?? '';
     const match = /^Bearer ([\x21-\x7e]{1,200})$/i.exec(header);
-    const principal = match ? await keys.authenticate(match[1]!) : null;
+    let principal: Principal | null = null;
+    try {
+      if (match) principal = await keys.authenticate(match[1]!);
+    } catch (err) {
+      log.error('API key lookup failed', { method: req.method, path: req.path, error: (err as Error).message });
+      res.setHeader('Retry-After', '1');
+      return sendProblem(res, 503, 'the service is unavailable for a moment: try again shortly');
+    }
     if (!principal) {
       log.warn('authentication failed', { ip: req.ip, method: req.method, path: req.path, reason: match ? 'unknown key' : 'no bearer key' });
       res.setHeader('WWW-Authenticate', 'Bearer realm="alluse"');

@@ -44,21 +44,65 @@ export function auditHash(prevHash: string, f: ChainedFields): string {
  * serialising the details twice.
  */
 function hashOf(prevHash: string, f: Omit<ChainedFields, 'details'>, details: string): string {
+  const { head, middle, tail } = bodyAround(f, details);
+  return createHash('sha256').update(prevHash).update('\n').update(`${head}${f.at.toISOString()}${middle}${f.seq}${tail}`).digest('hex');
+}
+
+/**
+ * A row's hashed body (canonical JSON, keys in sorted order) without its time
+ * and sequence number: body = head + at + middle + seq + tail. JSON strings
+ * of an ISO time and of a decimal number need no escaping, so the body is the
+ * same whichever side fills them in.
+ */
+function bodyAround(f: Omit<ChainedFields, 'details' | 'seq' | 'at'>, details: string): { head: string; middle: string; tail: string } {
   const j = JSON.stringify;
-  const body = `{"action":${j(f.action)},"actor":${j(f.actor)},"at":${j(f.at.toISOString())},"details":${details},` +
-    `"portfolioId":${j(f.portfolioId)},"seq":${j(f.seq)},"targetId":${j(f.targetId)},"targetType":${j(f.targetType)}}`;
-  return createHash('sha256').update(prevHash).update('\n').update(body).digest('hex');
+  return {
+    head: `{"action":${j(f.action)},"actor":${j(f.actor)},"at":"`,
+    middle: `","details":${details},"portfolioId":${j(f.portfolioId)},"seq":"`,
+    tail: `","targetId":${j(f.targetId)},"targetType":${j(f.targetType)}}`,
+  };
+}
+
+/**
+ * An audit row for the database to chain (`audit_append`, and `ledger_post`
+ * for an entry's row): the fields, the canonical details and the hashed body
+ * around the time and sequence number, which the database decides under the
+ * chain's lock. It hashes exactly as `appendAuditMany` does, so
+ * `verifyChain` checks both alike.
+ */
+export interface ChainTemplate {
+  chain: string;
+  actor: string;
+  action: string;
+  targetType: string | null;
+  targetId: string | null;
+  portfolioId: string | null;
+  details: string;
+  head: string;
+  middle: string;
+  tail: string;
+}
+
+export function chainTemplate(input: AuditInput): ChainTemplate {
+  const fields = {
+    actor: input.actor, action: input.action, targetType: input.targetType ?? null, targetId: input.targetId ?? null,
+    portfolioId: input.portfolioId ?? null,
+  };
+  const details = canonicalJson(input.details ?? {});
+  return { chain: chainOf(input.portfolioId), ...fields, details, ...bodyAround(fields, details) };
 }
 
 /** Each portfolio has its own chain (so portfolios do not serialise each other); key and system events use "system". */
 export const chainOf = (portfolioId?: string | null) => portfolioId ?? 'system';
 
 /**
- * Appends one hash-chained audit row. Must run inside the transaction of the
- * change it records, so a change and its audit commit or roll back together.
+ * Appends one hash-chained audit row in one round trip (`audit_append` takes
+ * the chain's lock, reads its head and inserts). Must run inside the
+ * transaction of the change it records, so a change and its audit commit or
+ * roll back together.
  */
 export async function appendAudit(em: EntityManager, input: AuditInput): Promise<void> {
-  await appendAuditMany(em, [input]);
+  await execBound(em, 'select audit_append(?::jsonb)', [JSON.stringify(chainTemplate(input))]);
 }
 
 /**

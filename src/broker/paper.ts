@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { DomainError } from '../domain/errors';
+import { type BrokerWeather, brokerWeather } from '../infra/knobs';
 import { type BrokerGateway, BrokerUnavailable } from './gateway';
 
 export interface PaperBrokerOptions {
@@ -10,6 +11,8 @@ export interface PaperBrokerOptions {
   /** Share of calls (0..1) that hang for `hangMs` (past the activity timeout). */
   timeoutRate: number;
   hangMs: number;
+  /** Chaos runs: a JSON file of rates that replaces failureRate and timeoutRate while it exists, re-read as it changes. */
+  weatherFile?: string;
   random?: () => number;
 }
 
@@ -24,12 +27,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export class PaperBroker implements BrokerGateway {
   private readonly random: () => number;
+  private readonly rates: () => BrokerWeather;
 
   constructor(
     private readonly orm: MikroORM,
     private readonly opts: PaperBrokerOptions = defaultPaperBrokerOptions,
   ) {
     this.random = opts.random ?? Math.random;
+    const fixed = { failureRate: opts.failureRate, timeoutRate: opts.timeoutRate };
+    this.rates = opts.weatherFile ? brokerWeather(opts.weatherFile) : () => fixed;
   }
 
   async openAccount(req: { key: string; accountId: string }): Promise<{ brokerRef: string }> {
@@ -105,12 +111,13 @@ export class PaperBroker implements BrokerGateway {
       [operation],
     );
     const roll = this.random();
-    if (injected?.mode === 'timeout' || (!injected && roll < this.opts.timeoutRate)) {
+    const { failureRate, timeoutRate } = this.rates();
+    if (injected?.mode === 'timeout' || (!injected && roll < timeoutRate)) {
       await sleep(this.opts.hangMs);
       throw new BrokerUnavailable(`paper broker: ${operation} timed out`);
     }
     if (injected?.mode === 'reject') throw new DomainError('BrokerRejected', `paper broker rejected ${operation}`);
-    if (injected?.mode === 'error' || (!injected && roll < this.opts.timeoutRate + this.opts.failureRate)) {
+    if (injected?.mode === 'error' || (!injected && roll < timeoutRate + failureRate)) {
       throw new BrokerUnavailable(`paper broker: ${operation} failed`);
     }
   }

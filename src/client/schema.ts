@@ -1094,6 +1094,53 @@ export interface components {
             type: "fork" | "merge" | "reinvestment";
             /** @enum {string} */
             status: "running";
+            /** @description The plan the run fixed, by `type`. Absent when the run did not answer within about 2 s (worker stopped or busy), waits for an approval first, or ended without a plan (its first step refused): the operation runs on either way; follow it at GET /v1/operations/{operationId}. */
+            plan?: components["schemas"]["ForkStartPlan"] | components["schemas"]["MergeStartPlan"] | components["schemas"]["ReinvestStartPlan"];
+        };
+        /** @description A fork's plan as its first step fixed it under the portfolio lock, with the ids of the unit and accounts it creates. */
+        ForkStartPlan: {
+            /** @example 25000.51 */
+            surplus: string;
+            /** @example 25000.51 */
+            forkAmount: string;
+            /** @example 25000.51 */
+            retained: string;
+            /** @example 25000.51 */
+            childGen: string;
+            /** @example 25000.51 */
+            childCom: string;
+            newUnitId: string;
+            newGenAccountId: string;
+            newComAccountId: string;
+        };
+        /** @description What each of the merging unit's accounts gives, as its first step fixed it with the unit held. The target is decided later, by the move. */
+        MergeStartPlan: {
+            /** @example 25000.51 */
+            total: string;
+            sources: {
+                accountId: string;
+                /** @example 25000.51 */
+                amount: string;
+                /** @example 25000.51 */
+                closePositions: string;
+                /** @example 25000.51 */
+                reserve?: string;
+            }[];
+        };
+        /** @description The amounts the allocation moved under the account's lock (with a manual broker: the amounts to buy), or why nothing moves (`skipped`). */
+        ReinvestStartPlan: {
+            strategy: string;
+            regime?: string;
+            /** @example 25000.51 */
+            reinvestable: string;
+            /** @example 25000.51 */
+            reserve: string;
+            /** @example 25000.51 */
+            contracts: string;
+            /** @example 25000.51 */
+            leaps: string;
+            skipped: boolean;
+            reason?: string;
         };
         Operation: {
             operationId: string;
@@ -3395,6 +3442,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Projections run on worker threads with a bounded queue and a time budget. Problem code ProjectionsBusy: every thread is busy and the queue is full, retry after the Retry-After seconds. Problem code ProjectionBudgetExceeded: the projection did not finish within the server's time budget (queueing included) and was stopped; a smaller request (fewer years or variants) finishes sooner. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     compareProjections: {
@@ -3471,6 +3527,15 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Projections run on worker threads with a bounded queue and a time budget. Problem code ProjectionsBusy: every thread is busy and the queue is full, retry after the Retry-After seconds. Problem code ProjectionBudgetExceeded: the projection did not finish within the server's time budget (queueing included) and was stopped; a smaller request (fewer years or variants) finishes sooner. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -3554,6 +3619,15 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Projections run on worker threads with a bounded queue and a time budget. Problem code ProjectionsBusy: every thread is busy and the queue is full, retry after the Retry-After seconds. Problem code ProjectionBudgetExceeded: the projection did not finish within the server's time budget (queueing included) and was stopped; a smaller request (fewer years or variants) finishes sooner. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
         };

@@ -5,12 +5,16 @@ import { Migration20261127000000_foundation } from './migrations/Migration202611
 import { Migration20261127010000_protocols } from './migrations/Migration20261127010000_protocols';
 import { Migration20261129000000_operators } from './migrations/Migration20261129000000_operators';
 import { Migration20261129100000_statements } from './migrations/Migration20261129100000_statements';
+import { Migration20261130000000_ledger_post } from './migrations/Migration20261130000000_ledger_post';
+import { Migration20261130010000_shared_limits } from './migrations/Migration20261130010000_shared_limits';
 
 export const MIGRATIONS = [
   { name: 'Migration20261127000000_foundation', class: Migration20261127000000_foundation },
   { name: 'Migration20261127010000_protocols', class: Migration20261127010000_protocols },
   { name: 'Migration20261129000000_operators', class: Migration20261129000000_operators },
   { name: 'Migration20261129100000_statements', class: Migration20261129100000_statements },
+  { name: 'Migration20261130000000_ledger_post', class: Migration20261130000000_ledger_post },
+  { name: 'Migration20261130010000_shared_limits', class: Migration20261130010000_shared_limits },
 ];
 
 export function ormConfig(clientUrl: string, poolMax = 10) {

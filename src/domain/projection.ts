@@ -2,7 +2,7 @@ import type Decimal from 'decimal.js';
 import { DomainError } from './errors';
 import { type ForkCandidate, forkEligibility, forkPlan } from './fork';
 import { rankMergeCandidates } from './merge';
-import { Dec, cents, formatMoney } from './money';
+import { Dec, cents } from './money';
 import { openingSplit } from './opening';
 import { type PortfolioSettings, type TemplateName, defaultSettings, resolveSettings, type SettingsOverrides } from './settings';
 
@@ -152,31 +152,19 @@ export interface ProjectionResult {
   merges: { week: number; amount: string }[];
 }
 
-/**
- * Balances in the weekly loop are exact integer cents held in JavaScript
- * numbers (exact up to MAX_EXACT_CENTS; beyond that the projection stops with
- * ProjectionRangeError rather than lose a cent). The weekly gain is an exact
- * integer division, done in BigInt when the product would not fit.
- */
-interface Acct {
-  type: 'gen' | 'rev' | 'com';
-  balance: number;
-  base: number;
-  unit: Unit;
-  noFork?: boolean;
-  /** Epoch milliseconds, as the fork rule reads them. */
-  createdAt: number;
-  lastForkAt: number | null;
-  /** This week's surplus in cents: the order in which Gen-Accs are offered to the fork rule. */
-  rank: number;
-  /** The first simulated day the fork rule may accept this account by its own clock (age, cooling). */
-  wakeDay: number;
-  /** The week it last forked (it has no surplus left until the next week's returns). */
-  forkedWeek: number;
-}
+/** Cents as an exact Decimal (parsed, not divided). */
+const fromCents = (c: number): Decimal => new Dec(`${c}e-2`);
 
-const fromCents = (c: number): Decimal => new Dec(c).div(100);
-const show = (c: number): string => formatMoney(fromCents(c));
+/**
+ * Cents as the two-decimal string formatMoney gives ("1234.05"), exactly:
+ * `c - c % 100` is a multiple of 100, so its division by 100 is exact for
+ * every safe integer.
+ */
+function show(c: number): string {
+  if (c < 0) return `-${show(-c)}`;
+  const r = c % 100;
+  return `${(c - r) / 100}.${r < 10 ? '0' : ''}${r}`;
+}
 
 function safe(c: number, week: number): number {
   if (!Number.isSafeInteger(c)) throw new ProjectionRangeError(week);
@@ -204,7 +192,7 @@ function fraction(rate: Decimal): Rate {
 
 /** cents(balance * n / scale), rounded half-up, exactly (balances are never negative). */
 function gainOf(balance: number, r: Rate): number {
-  if (balance > r.fastUpTo) return Number((BigInt(balance) * r.bn * 2n + r.bscale) / (2n * r.bscale));
+  if (balance > r.fastUpTo) return bigGainOf(balance, r);
   const x = 2 * balance * r.n + r.scale;
   const y = 2 * r.scale;
   let q = Math.floor(x / y);
@@ -213,14 +201,10 @@ function gainOf(balance: number, r: Rate): number {
   else if (rem >= y) q += 1;
   return q;
 }
-interface Unit {
-  id: number;
-  key: string;
-  kind: 'root' | 'forked';
-  parent: Unit | null;
-  active: boolean;
-  createdWeek: number;
-  accounts: Acct[];
+
+/** gainOf for balances whose product with the rate would not be exact in a number (kept apart: gainOf stays small enough to inline). */
+function bigGainOf(balance: number, r: Rate): number {
+  return Number((BigInt(balance) * r.bn * 2n + r.bscale) / (2n * r.bscale));
 }
 
 /** A small deterministic PRNG (mulberry32), so a seed always gives the same market years. */
@@ -266,43 +250,188 @@ export function freshStart(input: Pick<ProjectionInput, 'initialCapital' | 'temp
   };
 }
 
-/** Larger surplus first; on a tie the older unit (the order the weekly sort always had). */
-const before = (x: Acct, y: Acct): boolean => x.rank > y.rank || (x.rank === y.rank && x.unit.id < y.unit.id);
+/*
+ * Cohorts. The tree of a long projection holds tens of thousands of forked
+ * units but far fewer different ones: a Gen-Acc that forks returns to its
+ * base, so it makes every child from about the same surplus, and units
+ * created in the same week with the same amounts evolve identically (a weekly
+ * return depends on the balance alone). The projection therefore simulates
+ * cohorts: the units of one kind and creation week whose every amount (the
+ * balance and base of each account) is equal, evolved once and counted once
+ * per member. What a decision reads of one unit alone stays with the unit
+ * (its Member): its identity and parent (merge targets, the order of equal
+ * candidates) and its Gen-Acc's clock (opened, last fork, wake day), which
+ * the fork rule reads member by member. A member whose amounts change alone
+ * (it forks, or a merge credits it) leaves its cohort for the cohort of the
+ * members changed the same way that week. The results are those of
+ * simulating every unit on its own, to the cent and fork by fork
+ * (test/unit/projection-cohorts.test.ts compares the two).
+ */
 
 /**
- * The week's Gen-Accs in fork order, sorted lazily with a binary heap: a week
- * usually looks at only the first few dozen of thousands, so a full sort of
- * every Gen-Acc every week would be mostly wasted.
+ * What the units of one cohort share: their kind, creation week and every
+ * amount. Amounts are exact integer cents held in JavaScript numbers (exact
+ * up to MAX_EXACT_CENTS; beyond that the projection stops with
+ * ProjectionRangeError rather than lose a cent). A unit holds at most one
+ * account of each type (as the ledger does); an account it does not hold
+ * stays 0.00 (a zero balance earns nothing), so the weekly loops need not ask.
  */
-class Ranking {
-  private readonly ranked: Acct[] = [];
+interface CohortState {
+  kind: 'root' | 'forked';
+  /** The portfolio's root unit: alone in its cohort, its balances reported by account type. */
+  isRoot: boolean;
+  /** The week the units were created (0: they were in the starting tree). */
+  createdWeek: number;
+  /** Its Gen-Acc never forks (the "without this fork" side of a predicted impact). */
+  noFork: boolean;
+  hasGen: boolean;
+  hasCom: boolean;
+  genBalance: number;
+  genBase: number;
+  revBalance: number;
+  revBase: number;
+  comBalance: number;
+  comBase: number;
+}
 
-  constructor(private readonly heap: Acct[]) {
-    for (let i = (heap.length >> 1) - 1; i >= 0; i--) this.down(i);
+/** A class, not object literals: every cohort has the same shape, which keeps the weekly loops fast. */
+class Cohort implements CohortState {
+  private static made = 0;
+  readonly kind: 'root' | 'forked';
+  readonly isRoot: boolean;
+  readonly createdWeek: number;
+  readonly noFork: boolean;
+  readonly hasGen: boolean;
+  readonly hasCom: boolean;
+  // Every amount starts as a non-integer, overwritten at once by the constructor: the engine then holds these
+  // fields as doubles in every cohort from the first. Started as small integers, a balance that outgrows 2^30
+  // cents would change the layout of every cohort and throw away the compiled weekly loops, again and again.
+  genBalance = 0.5;
+  genBase = 0.5;
+  revBalance = 0.5;
+  revBase = 0.5;
+  comBalance = 0.5;
+  comBase = 0.5;
+  /** Its units, by ascending id. */
+  members: Member[] = [];
+  /** At or below every member's wakeDay (recomputed from the members when `wakeStale`). */
+  wakeMin = Infinity;
+  wakeStale = false;
+  /** This week's sum of its accounts (the cents of one unit). */
+  total = 0.5;
+  /** This week's surplus of its Gen-Acc: the order in which Gen-Accs are offered to the fork rule. */
+  rank = 0.5;
+  /** Creation order of cohorts: breaks ties in the weekly orders (tied cohorts are then taken together). */
+  readonly seq = Cohort.made++;
+  /** Its Gen-Acc's balance and base as Decimals, made once a week for the fork rule. */
+  private decimals: { week: number; balance: Decimal; base: Decimal } | null = null;
+
+  constructor(s: CohortState) {
+    this.kind = s.kind;
+    this.isRoot = s.isRoot;
+    this.createdWeek = s.createdWeek;
+    this.noFork = s.noFork;
+    this.hasGen = s.hasGen;
+    this.hasCom = s.hasCom;
+    this.genBalance = s.genBalance;
+    this.genBase = s.genBase;
+    this.revBalance = s.revBalance;
+    this.revBase = s.revBase;
+    this.comBalance = s.comBalance;
+    this.comBase = s.comBase;
   }
 
-  at(i: number): Acct | undefined {
-    while (this.ranked.length <= i && this.heap.length > 0) this.ranked.push(this.pop());
-    return this.ranked[i];
+  /** Its state with `changes` applied: where a member that changes alone goes. */
+  with(changes: Partial<CohortState>): CohortState {
+    const { kind, isRoot, createdWeek, noFork, hasGen, hasCom, genBalance, genBase, revBalance, revBase, comBalance, comBase } = this;
+    return { kind, isRoot, createdWeek, noFork, hasGen, hasCom, genBalance, genBase, revBalance, revBase, comBalance, comBase, ...changes };
   }
 
-  private pop(): Acct {
-    const top = this.heap[0]!;
-    const last = this.heap.pop()!;
-    if (this.heap.length > 0) {
-      this.heap[0] = last;
+  /** Its Gen-Acc's balance and base as the fork rule reads them (they change only between weeks). */
+  genDecimals(week: number): { balance: Decimal; base: Decimal } {
+    if (this.decimals?.week !== week) this.decimals = { week, balance: fromCents(this.genBalance), base: fromCents(this.genBase) };
+    return this.decimals;
+  }
+}
+
+interface Member {
+  /** Creation order: equal candidates of the fork and merge rankings are taken oldest first. */
+  id: number;
+  key: string;
+  parent: Member | null;
+  cohort: Cohort;
+  active: boolean;
+  /** Its Gen-Acc's clock, in epoch milliseconds as the fork rule reads them. */
+  createdAt: number;
+  lastForkAt: number | null;
+  /** The first simulated day the fork rule may accept its Gen-Acc by its own clock (age, cooling). */
+  wakeDay: number;
+  /** The week its Gen-Acc last forked (it has no surplus left until the next week's returns). */
+  forkedWeek: number;
+}
+
+/** Everything units must share to be one cohort. */
+const cohortKey = (c: CohortState): string =>
+  [c.kind, c.isRoot, c.createdWeek, c.noFork, c.hasGen, c.hasCom, c.genBalance, c.genBase, c.revBalance, c.revBase, c.comBalance, c.comBase].join('|');
+
+/**
+ * The cohorts members move into during one step of a week, by a key that
+ * says how they changed: members that changed the same way land in the same
+ * cohort. A new cohort holds only members that moved this week.
+ */
+class Landing<K> {
+  private readonly byKey = new Map<K, Cohort>();
+
+  /** Moves `m` into the cohort of `key`, made with `state()` on first use. */
+  move(m: Member, key: K, state: () => CohortState): void {
+    let c = this.byKey.get(key);
+    if (!c) this.byKey.set(key, (c = new Cohort(state())));
+    c.members.push(m);
+    c.wakeMin = Math.min(c.wakeMin, m.wakeDay);
+    m.cohort = c;
+  }
+
+  /** The cohorts made, their members in id order. */
+  cohorts(): Cohort[] {
+    const made = [...this.byKey.values()];
+    for (const c of made) {
+      if (c.members.some((m, i) => i > 0 && m.id < c.members[i - 1]!.id)) c.members.sort((x, y) => x.id - y.id);
+    }
+    return made;
+  }
+}
+
+/** A binary heap over `items` (taken over, not copied), ordered by `before`: built in O(n), each pop in O(log n). */
+class Heap<T> {
+  constructor(
+    private readonly items: T[],
+    private readonly before: (x: T, y: T) => boolean,
+  ) {
+    for (let i = (items.length >> 1) - 1; i >= 0; i--) this.down(i);
+  }
+
+  peek(): T | undefined {
+    return this.items[0];
+  }
+
+  pop(): T | undefined {
+    const h = this.items;
+    const top = h[0];
+    const last = h.pop();
+    if (h.length > 0) {
+      h[0] = last!;
       this.down(0);
     }
     return top;
   }
 
   private down(i: number): void {
-    const h = this.heap;
+    const h = this.items;
     for (;;) {
       const l = 2 * i + 1;
       let m = i;
-      if (l < h.length && before(h[l]!, h[m]!)) m = l;
-      if (l + 1 < h.length && before(h[l + 1]!, h[m]!)) m = l + 1;
+      if (l < h.length && this.before(h[l]!, h[m]!)) m = l;
+      if (l + 1 < h.length && this.before(h[l + 1]!, h[m]!)) m = l + 1;
       if (m === i) return;
       [h[i], h[m]] = [h[m]!, h[i]!];
       i = m;
@@ -310,11 +439,104 @@ class Ranking {
   }
 }
 
-function candidateOf(a: Acct): ForkCandidate {
+/** The members of tied cohorts, in id order (each cohort's members already are). */
+const membersInIdOrder = (tied: Cohort[]): Member[] => (tied.length === 1 ? tied[0]!.members : tied.flatMap((c) => c.members).sort((x, y) => x.id - y.id));
+
+/**
+ * Cohorts in an order, first ones first. A week usually needs only the first
+ * few of thousands, so while every cohort is offered once, only the first
+ * `keep` are kept in order (insertion into a short array); a week that needs
+ * more orders the rest with a heap. `before` must be a strict total order.
+ * One instance serves every week (reset), so no week allocates a list of
+ * every cohort.
+ */
+class InOrder {
+  /** Every cohort offered this week: the first `count` slots (kept between weeks, not reallocated). */
+  private readonly offered: Cohort[] = [];
+  private count = 0;
+  private readonly kept: Cohort[] = [];
+  private next = 0;
+  private rest: Heap<Cohort> | null = null;
+
+  constructor(
+    private readonly keep: number,
+    private readonly before: (x: Cohort, y: Cohort) => boolean,
+  ) {}
+
+  reset(): void {
+    this.count = 0;
+    this.kept.length = 0;
+    this.next = 0;
+    this.rest = null;
+  }
+
+  offer(c: Cohort): void {
+    this.offered[this.count++] = c;
+    const kept = this.kept;
+    if (kept.length === this.keep) {
+      if (!this.before(c, kept[kept.length - 1]!)) return;
+      kept.pop();
+    }
+    let i = kept.length;
+    kept.push(c);
+    for (; i > 0 && this.before(c, kept[i - 1]!); i--) kept[i] = kept[i - 1]!;
+    kept[i] = c;
+  }
+
+  peek(): Cohort | undefined {
+    if (this.next < this.kept.length) return this.kept[this.next];
+    if (this.count === this.kept.length) return undefined;
+    if (!this.rest) {
+      // Everything after the last one kept.
+      const last = this.kept[this.kept.length - 1]!;
+      const rest: Cohort[] = [];
+      for (let i = 0; i < this.count; i++) if (this.before(last, this.offered[i]!)) rest.push(this.offered[i]!);
+      this.rest = new Heap(rest, this.before);
+    }
+    return this.rest.peek();
+  }
+
+  take(): Cohort | undefined {
+    const c = this.peek();
+    if (c && this.rest) this.rest.pop();
+    else if (c) this.next++;
+    return c;
+  }
+}
+
+/** Larger surplus first (the cohort's creation order only makes the order total: tied cohorts are taken together). */
+const surplusBefore = (x: Cohort, y: Cohort): boolean => x.rank > y.rank || (x.rank === y.rank && x.seq < y.seq);
+
+/**
+ * The week's Gen-Accs in fork order: cohorts by surplus, larger first, and
+ * the members of cohorts with equal surplus in id order, exactly as if every
+ * unit were ranked on its own (larger surplus first, then the older unit).
+ */
+class Ranking {
+  private readonly groups: Member[][] = [];
+
+  constructor(private readonly gens: InOrder) {}
+
+  /** The i-th group of members with equal surplus, in the order they are offered. */
+  group(i: number): Member[] | undefined {
+    while (this.groups.length <= i) {
+      const first = this.gens.take();
+      if (!first) break;
+      const tied = [first];
+      while (this.gens.peek()?.rank === first.rank) tied.push(this.gens.take()!);
+      this.groups.push(membersInIdOrder(tied));
+    }
+    return this.groups[i];
+  }
+}
+
+/** A member's Gen-Acc as the fork rule reads it. */
+function candidateOf(m: Member, week: number): ForkCandidate {
+  const { balance, base } = m.cohort.genDecimals(week);
   // Every simulated account is active: an operation in flight at the start has finished by the time it matters.
   return {
-    type: a.type, status: 'active', balance: fromCents(a.balance), baseBalance: fromCents(a.base),
-    createdAt: new Date(a.createdAt), lastForkAt: a.lastForkAt === null ? null : new Date(a.lastForkAt),
+    type: 'gen', status: 'active', balance, baseBalance: base,
+    createdAt: new Date(m.createdAt), lastForkAt: m.lastForkAt === null ? null : new Date(m.lastForkAt),
   };
 }
 
@@ -351,31 +573,33 @@ class ForkDays {
    * Gen-Accs to the rule largest surplus first, until the rule refuses even an
    * ideal account with the next surplus (the day's limit or the threshold).
    */
-  week(week: number, gens: Acct[], fork: (gen: Acct, c: ForkCandidate, at: Date) => { unitKey: string; amount: string }): void {
-    const ranking = new Ranking(gens);
+  week(week: number, ranking: Ranking, fork: (m: Member, c: ForkCandidate, at: Date) => { unitKey: string; amount: string }): void {
     for (let d = 0; d < DAYS_PER_WEEK; d++) {
       const day = DAYS_PER_WEEK * (week - 1) + d;
       const now = new Date(this.atMs + day * DAY_MS);
       let forksToday = day === 0 ? this.startForksToday : 0;
-      for (let i = 0; ; i++) {
-        const a = ranking.at(i);
-        if (!a) break;
-        // A fork takes the whole surplus (what the parent retains joins its base), so a Gen-Acc that forked
-        // this week has nothing to fork until the next week's returns.
-        if (a.forkedWeek === week || a.wakeDay > day) continue;
-        const c = candidateOf(a);
-        const ctx = { now, forksToday };
-        if (forkEligibility(c, this.s, ctx).eligible) {
-          const { unitKey, amount } = fork(a, c, now);
-          a.forkedWeek = week;
-          this.opts.onFork?.({ week, day: d, at: now, forksToday, parentKey: a.unit.key, unitKey, candidate: c, amount });
-          forksToday++;
-          continue;
+      days: for (let g = 0; ; g++) {
+        const group = ranking.group(g);
+        if (!group) break;
+        for (const m of group) {
+          // A fork takes the whole surplus (what the parent retains joins its base), so a Gen-Acc that forked
+          // this week has nothing to fork until the next week's returns.
+          if (m.forkedWeek === week || m.wakeDay > day) continue;
+          const c = candidateOf(m, week);
+          const ctx = { now, forksToday };
+          if (forkEligibility(c, this.s, ctx).eligible) {
+            const { unitKey, amount } = fork(m, c, now);
+            m.forkedWeek = week;
+            this.opts.onFork?.({ week, day: d, at: now, forksToday, parentKey: m.key, unitKey, candidate: c, amount });
+            forksToday++;
+            continue;
+          }
+          if (this.opts.exhaustive) continue;
+          if (!forkEligibility({ ...c, createdAt: LONG_AGO, lastForkAt: null }, this.s, ctx).eligible) break days;
+          // Refused only for its own clock (age or cooling): skip it until the day that ends.
+          m.wakeDay = this.wakeDay(c, day);
+          m.cohort.wakeStale = true;
         }
-        if (this.opts.exhaustive) continue;
-        if (!forkEligibility({ ...c, createdAt: LONG_AGO, lastForkAt: null }, this.s, ctx).eligible) break;
-        // Refused only for its own clock (age or cooling): skip it until the day that ends.
-        a.wakeDay = this.wakeDay(c, day);
       }
     }
   }
@@ -408,6 +632,150 @@ class ForkDays {
   }
 }
 
+/** The starting tree as cohorts: the root alone, other units with equal amounts together. */
+function startCohorts(start: ProjectionStart): { cohorts: Cohort[]; root: Member; nextId: number } {
+  if (start.units.length === 0) throw new Error('a projection starts from at least one unit');
+  const byKey = new Map<string, Member>();
+  const rootIndex = Math.max(0, start.units.findIndex((u) => u.kind === 'root'));
+  const landing = new Landing<string>();
+  start.units.forEach((u, id) => {
+    const accounts: Partial<Record<'gen' | 'rev' | 'com', StartAccount>> = {};
+    for (const a of u.accounts) {
+      if (accounts[a.type]) throw new Error(`unit ${u.key} has two ${a.type} accounts; a unit holds at most one of each type`);
+      accounts[a.type] = a;
+    }
+    const { gen, rev, com } = accounts;
+    const state: CohortState = {
+      kind: u.kind, isRoot: id === rootIndex, createdWeek: 0, noFork: gen?.noFork ?? false, hasGen: !!gen, hasCom: !!com,
+      genBalance: gen ? toCents(gen.balance, 0) : 0, genBase: gen ? toCents(gen.baseBalance, 0) : 0,
+      revBalance: rev ? toCents(rev.balance, 0) : 0, revBase: rev ? toCents(rev.baseBalance, 0) : 0,
+      comBalance: com ? toCents(com.balance, 0) : 0, comBase: com ? toCents(com.baseBalance, 0) : 0,
+    };
+    const m: Member = {
+      id, key: u.key, parent: u.parentKey ? byKey.get(u.parentKey) ?? null : null, cohort: undefined as unknown as Cohort, active: true,
+      createdAt: gen?.createdAt.getTime() ?? 0, lastForkAt: gen?.lastForkAt?.getTime() ?? null, wakeDay: 0, forkedWeek: 0,
+    };
+    landing.move(m, cohortKey(state), () => state);
+    byKey.set(u.key, m);
+  });
+  return { cohorts: landing.cohorts(), root: byKey.get(start.units[rootIndex]!.key)!, nextId: start.units.length };
+}
+
+/** A fork's amounts in cents, as forkPlan splits a surplus. */
+interface PlanCents {
+  forkAmount: number;
+  retained: number;
+  childGen: number;
+  childCom: number;
+  /** forkAmount as the result reports it. */
+  amount: string;
+}
+
+/** One year's weekly rates, as exact fractions. */
+interface Rates {
+  gen: Rate;
+  rev: Rate;
+  com: Rate;
+}
+
+/**
+ * Whether the cohort's Gen-Accs are offered to the fork rule this week (and
+ * its surplus, the order they are offered in): not when every member of it
+ * may fork only after the week's last day.
+ */
+function mayFork(c: Cohort, lastDayOfWeek: number): boolean {
+  if (!c.hasGen || c.noFork) return false;
+  if (c.wakeStale) {
+    c.wakeMin = c.members.reduce((min, m) => Math.min(min, m.wakeDay), Infinity);
+    c.wakeStale = false;
+  }
+  c.rank = c.genBalance - c.genBase;
+  return c.wakeMin <= lastDayOfWeek;
+}
+
+/**
+ * Drops the cohorts left without members, credits the week's returns to the
+ * others, and offers the cohorts that may merge (`over`) or fork (`gens`)
+ * this week. Returns the week's income (the Rev-Accs' returns) in cents.
+ * Small on purpose, like the other weekly loops: the engine optimises (and
+ * re-optimises, as balances outgrow small integers) a small function quickly.
+ */
+function creditReturns(cohorts: Cohort[], rates: Rates, week: number, mergeThreshold: number, over: InOrder, gens: InOrder): number {
+  const lastDayOfWeek = DAYS_PER_WEEK * week - 1;
+  let income = 0;
+  let kept = 0;
+  for (const c of cohorts) {
+    if (c.members.length === 0) continue;
+    cohorts[kept++] = c;
+    c.genBalance = safe(c.genBalance + gainOf(c.genBalance, rates.gen), week);
+    if (c.revBalance !== 0) {
+      const gain = gainOf(c.revBalance, rates.rev);
+      c.revBalance = safe(c.revBalance + gain, week);
+      income += gain * c.members.length;
+    }
+    c.comBalance = safe(c.comBalance + gainOf(c.comBalance, rates.com), week);
+    c.total = c.genBalance + c.revBalance + c.comBalance;
+    if (c.kind === 'forked' && c.createdWeek < week && c.total >= mergeThreshold) over.offer(c);
+    if (mayFork(c, lastDayOfWeek)) gens.offer(c);
+  }
+  cohorts.length = kept;
+  return income;
+}
+
+/** The week's balances: the root unit's by account type, every other unit's together, in cents; and the forked units. */
+function totalsOf(cohorts: Cohort[]): { gen: number; rev: number; com: number; forked: number; activeForked: number } {
+  let gen = 0;
+  let rev = 0;
+  let com = 0;
+  let forked = 0;
+  let activeForked = 0;
+  for (const c of cohorts) {
+    const n = c.members.length;
+    if (n === 0) continue;
+    if (c.isRoot) {
+      gen += c.genBalance;
+      rev += c.revBalance;
+      com += c.comBalance;
+    } else {
+      forked += (c.genBalance + c.revBalance + c.comBalance) * n;
+    }
+    if (c.kind === 'forked') activeForked += n;
+  }
+  return { gen, rev, com, forked, activeForked };
+}
+
+/**
+ * One week's forks as cohorts: each forking member leaves its cohort for the
+ * cohort of the members of that cohort that forked the same week (one
+ * cohort forks one surplus a week: they change alike), and each child joins
+ * the week's children of an equal surplus (forkPlan depends on the surplus
+ * alone, so they are alike).
+ */
+class ForkingWeek {
+  private readonly parents = new Landing<Cohort>();
+  private readonly children = new Landing<number>();
+  private readonly sources = new Set<Cohort>();
+
+  constructor(private readonly week: number) {}
+
+  fork(m: Member, child: Member, surplus: number, plan: PlanCents, at: Date): void {
+    const from = m.cohort;
+    m.lastForkAt = at.getTime();
+    this.sources.add(from);
+    this.parents.move(m, from, () => from.with({ genBalance: from.genBalance - plan.forkAmount, genBase: from.genBase + plan.retained }));
+    this.children.move(child, surplus, () => ({
+      kind: 'forked', isRoot: false, createdWeek: this.week, noFork: false, hasGen: true, hasCom: true,
+      genBalance: plan.childGen, genBase: plan.childGen, revBalance: 0, revBase: 0, comBalance: plan.childCom, comBase: plan.childCom,
+    }));
+  }
+
+  /** The week's new cohorts; the cohorts forks left keep only their members that did not fork. */
+  settle(): Cohort[] {
+    for (const from of this.sources) from.members = from.members.filter((m) => m.cohort === from);
+    return [...this.parents.cohorts(), ...this.children.cohorts()];
+  }
+}
+
 /**
  * docs/domain.md section 7: a deterministic week-by-week projection with the live
  * rules (fork eligibility and plan, merge ranking, the opening split) on a
@@ -415,7 +783,8 @@ class ForkDays {
  * less buffer are credited (rounded to the cent) at its first instant, then
  * eligible units merge, then Gen-Accs fork on the week's 7 simulated days as
  * forkEligibility allows (see ForkDays.week). Merges still turn their cooling
- * period and per-scan limit into a weekly cap.
+ * period and per-scan limit into a weekly cap. Units are simulated in cohorts
+ * (see Cohort above).
  */
 export function project(start: ProjectionStart, opts: ProjectionOptions): ProjectionResult {
   const s = start.settings;
@@ -424,20 +793,9 @@ export function project(start: ProjectionStart, opts: ProjectionOptions): Projec
   const mergeThreshold = new Dec(s.mergeThreshold).gt(MAX_EXACT_AMOUNT) ? Infinity : toCents(new Dec(s.mergeThreshold), 0);
   const mergesPerWeek = Math.min(s.maxMergesPerScan * 7, s.mergeCoolingHours > 0 ? Math.max(1, Math.floor(168 / s.mergeCoolingHours)) : s.maxMergesPerScan * 7);
   const days = new ForkDays(s, start.at.getTime(), opts.years * WEEKS_PER_YEAR * DAYS_PER_WEEK - 1, start.forksToday ?? 0, opts);
-
-  let nextId = 0;
-  const byKey = new Map<string, Unit>();
-  const units: Unit[] = [];
-  for (const u of start.units) {
-    const unit: Unit = { id: nextId++, key: u.key, kind: u.kind, parent: u.parentKey ? byKey.get(u.parentKey) ?? null : null, active: true, createdWeek: 0, accounts: [] };
-    unit.accounts = u.accounts.map((a) => ({
-      type: a.type, balance: toCents(a.balance, 0), base: toCents(a.baseBalance, 0), unit, noFork: a.noFork,
-      createdAt: a.createdAt.getTime(), lastForkAt: a.lastForkAt?.getTime() ?? null, rank: 0, wakeDay: 0, forkedWeek: 0,
-    }));
-    byKey.set(u.key, unit);
-    units.push(unit);
-  }
-  const root = units.find((u) => u.kind === 'root') ?? units[0]!;
+  const tree = startCohorts(start);
+  const cohorts = tree.cohorts;
+  let nextId = tree.nextId;
   const market = marketYears(opts.years, opts.marketMix ?? false, opts.seed ?? 1).map((y) => ({
     kind: y.kind,
     rates: {
@@ -446,101 +804,147 @@ export function project(start: ProjectionStart, opts: ProjectionOptions): Projec
       com: fraction(keep.mul(s.weeklyReturns.com).mul(y.multiplier)),
     },
   }));
+  // forkPlan depends on the surplus alone (the settings are fixed), and the same surpluses recur: a Gen-Acc
+  // that forks returns to its base, and units with equal bases grow equal surpluses.
+  const plans = new Map<number, PlanCents>();
+  const planOf = (surplusCents: number, c: ForkCandidate, week: number): PlanCents => {
+    let plan = plans.get(surplusCents);
+    if (!plan) {
+      const p = forkPlan(c.balance.minus(c.baseBalance), s);
+      const [forkAmount, retained, childGen, childCom] = [p.forkAmount, p.retained, p.childGen, p.childCom].map((d) => toCents(d, week)) as [number, number, number, number];
+      plans.set(surplusCents, (plan = { forkAmount, retained, childGen, childCom, amount: show(forkAmount) }));
+    }
+    return plan;
+  };
   const result: ProjectionResult = { years: [], weeks: [], forks: [], merges: [] };
   let yearStats = { income: 0, created: 0, forks: 0, merges: 0 };
-  let active = units.filter((u) => u.active);
+  // A day looks at a few cohorts past its forks; a week's merges at `mergesPerWeek` units.
+  const gens = new InOrder(64, surplusBefore);
+  const over = new InOrder(Math.min(mergesPerWeek, 256) + 1, mergesBefore);
 
   for (let week = 1; week <= opts.years * WEEKS_PER_YEAR; week++) {
     const year = Math.ceil(week / WEEKS_PER_YEAR);
-    const rates = market[year - 1]!.rates;
-    for (const unit of active) {
-      for (const a of unit.accounts) {
-        const gain = gainOf(a.balance, rates[a.type]);
-        a.balance = safe(a.balance + gain, week);
-        if (a.type === 'rev') yearStats.income += gain;
-      }
-    }
+    // Returns, and who may merge or fork this week (a merge changes no Gen-Acc: the fork ranking holds).
+    gens.reset();
+    over.reset();
+    yearStats.income += creditReturns(cohorts, market[year - 1]!.rates, week, mergeThreshold, over, gens);
 
-    // Units over the threshold, pre-ordered cheaply by the ranking's own keys (total, then age);
-    // the top ones go through the live ranking rule.
-    const over = active
-      .filter((u) => u.kind === 'forked' && u.createdWeek < week)
-      .map((u) => ({ unit: u, cents: u.accounts.reduce((t, a) => t + a.balance, 0) }))
-      .filter((c) => c.cents >= mergeThreshold)
-      .sort((a, b) => b.cents - a.cents || a.unit.createdWeek - b.unit.createdWeek)
-      .slice(0, mergesPerWeek);
-    const mergeable = over.map((c) => ({
-      ...c, unitId: String(c.unit.id), kind: c.unit.kind, status: 'active', total: fromCents(c.cents), createdAt: new Date(c.unit.createdWeek * 7 * 86_400_000),
-    }));
-    for (const c of rankMergeCandidates(mergeable, { ...s, maxMergesPerScan: mergesPerWeek })) {
-      let target = c.unit.parent;
-      while (target && !target.active) target = target.parent;
-      const com = (target ?? root).accounts.find((a) => a.type === 'com')!;
-      com.balance = safe(com.balance + c.cents, week);
-      com.base = safe(com.base + c.cents, week);
-      for (const a of c.unit.accounts) a.balance = 0;
-      c.unit.active = false;
-      // Children re-parent lazily: a merged parent is skipped when a child merges (see `target` above).
-      result.merges.push({ week, amount: show(c.cents) });
+    const merged = mergeWeek(week, over, mergesPerWeek, s, tree.root);
+    for (const m of merged.members) {
+      result.merges.push({ week, amount: show(m.cents) });
       yearStats.merges++;
     }
-
-    const lastDayOfWeek = DAYS_PER_WEEK * week - 1;
-    const gens: Acct[] = [];
-    for (const u of active) {
-      if (!u.active) continue;
-      for (const a of u.accounts) {
-        if (a.type !== 'gen' || a.noFork || a.wakeDay > lastDayOfWeek) continue;
-        a.rank = a.balance - a.base;
-        gens.push(a);
-      }
+    for (const c of merged.landed) {
+      cohorts.push(c);
+      if (mayFork(c, DAYS_PER_WEEK * week - 1)) gens.offer(c);
     }
-    days.week(week, gens, (gen, c, at) => {
-      const plan = forkPlan(c.balance.minus(c.baseBalance), s);
-      const [forkAmount, retained, childGen, childCom] = [plan.forkAmount, plan.retained, plan.childGen, plan.childCom].map((d) => toCents(d, week)) as [number, number, number, number];
-      gen.balance -= forkAmount;
-      gen.base += retained;
-      gen.lastForkAt = at.getTime();
-      const unit: Unit = { id: nextId++, key: days.nextUnitKey(), kind: 'forked', parent: gen.unit, active: true, createdWeek: week, accounts: [] };
-      const opened = { createdAt: at.getTime(), lastForkAt: null, rank: 0, wakeDay: 0, forkedWeek: 0 };
-      unit.accounts = [
-        { type: 'gen', balance: childGen, base: childGen, unit, ...opened },
-        { type: 'com', balance: childCom, base: childCom, unit, ...opened },
-      ];
-      units.push(unit);
-      const amount = show(forkAmount);
-      result.forks.push({ week, amount });
+
+    const forking = new ForkingWeek(week);
+    days.week(week, new Ranking(gens), (m, c, at) => {
+      const surplus = m.cohort.genBalance - m.cohort.genBase;
+      const plan = planOf(surplus, c, week);
+      const child: Member = {
+        id: nextId++, key: days.nextUnitKey(), parent: m, cohort: undefined as unknown as Cohort, active: true,
+        createdAt: at.getTime(), lastForkAt: null, wakeDay: 0, forkedWeek: 0,
+      };
+      forking.fork(m, child, surplus, plan, at);
+      result.forks.push({ week, amount: plan.amount });
       yearStats.forks++;
       yearStats.created++;
-      return { unitKey: unit.key, amount };
+      return { unitKey: child.key, amount: plan.amount };
     });
-    active = units.filter((u) => u.active);
+    cohorts.push(...forking.settle());
 
-    const totals = { gen: 0, rev: 0, com: 0, forked: 0 };
-    for (const u of active) {
-      for (const a of u.accounts) {
-        if (u === root) totals[a.type] += a.balance;
-        else totals.forked += a.balance;
-      }
-    }
-    // Every balance is non-negative, so a total within range means every partial sum was exact too.
+    const totals = totalsOf(cohorts);
+    // Every balance is non-negative, so a total within range means every partial sum and product was exact too.
     const total = safe(totals.gen + totals.rev + totals.com + totals.forked, week);
-    const activeForked = active.filter((u) => u.kind === 'forked').length;
     result.weeks.push({
       week, total: show(total), gen: show(totals.gen), rev: show(totals.rev), com: show(totals.com),
-      forked: show(totals.forked), activeForkedUnits: activeForked,
+      forked: show(totals.forked), activeForkedUnits: totals.activeForked,
     });
     if (week % WEEKS_PER_YEAR === 0) {
       result.years.push({
         year, marketYear: market[year - 1]!.kind, total: show(total),
         byType: { gen: show(totals.gen), rev: show(totals.rev), com: show(totals.com), forked: show(totals.forked) },
-        income: show(yearStats.income), activeForkedUnits: activeForked, forkedUnitsCreated: yearStats.created,
+        income: show(yearStats.income), activeForkedUnits: totals.activeForked, forkedUnitsCreated: yearStats.created,
         forks: yearStats.forks, merges: yearStats.merges,
       });
       yearStats = { income: 0, created: 0, forks: 0, merges: 0 };
     }
   }
   return result;
+}
+
+/**
+ * Larger total first, then the earlier creation week: the merge ranking's own
+ * order (the cohort's creation order only makes it total: tied cohorts are
+ * taken together, their members oldest first).
+ */
+const mergesBefore = (x: Cohort, y: Cohort): boolean =>
+  x.total > y.total || (x.total === y.total && (x.createdWeek < y.createdWeek || (x.createdWeek === y.createdWeek && x.seq < y.seq)));
+
+/**
+ * One week's merges: the forked units over the threshold, pre-ordered cheaply
+ * by the ranking's own keys (total, then creation week, then age), the top
+ * `limit` through the live ranking rule. Each merging unit's total goes to
+ * the Com-Acc of its nearest active ancestor (the root when none is).
+ * Merged members leave their cohorts; a credited member leaves its cohort
+ * for one of the members credited alike, unless every member of its cohort
+ * receives the same. Returns the merges in order with their totals, and the
+ * cohorts credited members moved into.
+ */
+function mergeWeek(week: number, over: InOrder, limit: number, s: PortfolioSettings, root: Member): { members: { cents: number }[]; landed: Cohort[] } {
+  const picked: Member[] = [];
+  while (picked.length < limit && over.peek()) {
+    const first = over.take()!;
+    const tied = [first];
+    while (over.peek()?.total === first.total && over.peek()!.createdWeek === first.createdWeek) tied.push(over.take()!);
+    for (const m of membersInIdOrder(tied)) {
+      if (picked.length === limit) break;
+      picked.push(m);
+    }
+  }
+  const candidates = picked.map((m) => ({
+    member: m, cents: m.cohort.total, unitId: String(m.id), kind: m.cohort.kind, status: 'active',
+    total: fromCents(m.cohort.total), createdAt: new Date(m.cohort.createdWeek * 7 * DAY_MS),
+  }));
+  const merged = rankMergeCandidates(candidates, { ...s, maxMergesPerScan: limit });
+  // Credits are summed per target and applied after the week's merges. A target that merges later in the same
+  // week moves the total it had when the week's candidates were taken (as unit by unit it always has).
+  const credits = new Map<Member, number>();
+  const left = new Set<Cohort>();
+  for (const c of merged) {
+    let target = c.member.parent;
+    while (target && !target.active) target = target.parent;
+    target ??= root;
+    credits.set(target, (credits.get(target) ?? 0) + c.cents);
+    c.member.active = false;
+    left.add(c.member.cohort);
+  }
+  const credited = new Map<Cohort, Member[]>();
+  for (const [m, credit] of credits) {
+    if (!m.cohort.hasCom) throw new Error(`unit ${m.key} receives a merge but has no Com-Acc`);
+    safe(m.cohort.comBalance + credit, week);
+    safe(m.cohort.comBase + credit, week);
+    if (m.active) credited.set(m.cohort, [...(credited.get(m.cohort) ?? []), m]);
+  }
+  const landing = new Landing<string>();
+  for (const [c, members] of credited) {
+    const credit = credits.get(members[0]!)!;
+    if (members.every((m) => credits.get(m) === credit) && members.length === c.members.filter((m) => m.active).length) {
+      // Every unit of the cohort receives the same: it stays one cohort.
+      c.comBalance += credit;
+      c.comBase += credit;
+      continue;
+    }
+    for (const m of members) {
+      const state = c.with({ comBalance: c.comBalance + credits.get(m)!, comBase: c.comBase + credits.get(m)! });
+      landing.move(m, cohortKey(state), () => state);
+    }
+    left.add(c);
+  }
+  for (const c of left) c.members = c.members.filter((m) => m.active && m.cohort === c);
+  return { members: merged, landed: landing.cohorts() };
 }
 
 /** Weekly rows as CSV (for spreadsheets and charts). */

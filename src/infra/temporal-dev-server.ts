@@ -43,6 +43,11 @@ export function runningTemporalDevServer(dataDir: string): number | undefined {
 /** WAL lets readers (UI, visibility) work while the history service writes; NORMAL syncs at checkpoints. */
 export const DEFAULT_SQLITE_PRAGMAS = ['journal_mode=wal', 'synchronous=normal'];
 
+/**
+ * Extra `--dynamic-config-value` settings: none. Eager workflow start (what
+ * `npm start` asks for, see ProtocolService) and multi-operations are on by
+ * default in the dev server (server 1.32).
+ */
 export const DEFAULT_DYNAMIC_CONFIG: string[] = [];
 
 export interface DevServer {

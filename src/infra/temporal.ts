@@ -1,5 +1,6 @@
-import { Client, Connection } from '@temporalio/client';
+import { Client, type ClientOptions, Connection } from '@temporalio/client';
 import type { PayloadCodec } from '@temporalio/common';
+import type { NativeConnection } from '@temporalio/worker';
 import { SEARCH_ATTRIBUTE_NAMES } from '../shared/operations';
 import type { Logger } from './logger';
 import { requestIdClientInterceptor } from './temporal-interceptors';
@@ -12,10 +13,22 @@ const INDEXED_VALUE_TYPE_KEYWORD = 2;
 /** A client whose workflow starts, signals, updates and queries carry the current API request's id (header `alluse-request-id`). */
 export async function connectClient(address: string, namespace: string, codec?: PayloadCodec): Promise<Client> {
   const connection = await Connection.connect({ address });
-  return new Client({
-    connection, namespace, dataConverter: codec ? { payloadCodecs: [codec] } : undefined,
-    interceptors: { workflow: [requestIdClientInterceptor] },
-  });
+  return new Client({ connection, ...engineClientOptions(namespace, codec) });
+}
+
+/**
+ * A client like `connectClient`'s over the connection of a worker in this
+ * process. Eager workflow start needs it: the SDK asks for it only on a
+ * NativeConnection a worker shares, and the server then returns the run's
+ * first workflow task with the start for that worker to run at once. Closed
+ * with the worker (the worker closes its connection when it stops).
+ */
+export function eagerStartClient(connection: NativeConnection, namespace: string, codec?: PayloadCodec): Client {
+  return new Client({ connection, ...engineClientOptions(namespace, codec) });
+}
+
+function engineClientOptions(namespace: string, codec?: PayloadCodec): Omit<ClientOptions, 'connection'> {
+  return { namespace, dataConverter: codec ? { payloadCodecs: [codec] } : undefined, interceptors: { workflow: [requestIdClientInterceptor] } };
 }
 
 /** Registers the engine's search attributes when missing; a no-op when they exist. */

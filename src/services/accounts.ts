@@ -6,9 +6,9 @@ import { type AccountType, type ActivityType, BUCKETS, activityEffect } from '..
 import { DomainError } from '../domain/errors';
 import { formatMoney, fromDb } from '../domain/money';
 import type { PortfolioSettings } from '../domain/settings';
-import type { LedgerService, Leg, PostRequest } from '../ledger/ledger';
+import { type LedgerService, type Leg, type LockedAccount, type PostRequest, TERMINAL_STATUSES, toLocked } from '../ledger/ledger';
 import { ACCOUNT_COLUMNS, type AccountRecord, type AccountView, accountView } from './views';
-import { pgIso } from '../db/sql';
+import { execBound, pgIso } from '../db/sql';
 
 export interface ActivityCommand {
   type: ActivityType;
@@ -54,6 +54,26 @@ export function activityHash(cmd: ActivityCommand): string {
     .digest('hex');
 }
 
+/**
+ * What `idempotent_requests.response` holds for an activity: the whole body
+ * (stored before entries were posted by ledger_post), the account row and
+ * settings the body is built from (ledger_post stores the account as the
+ * entry left it), or only the entry (a batch item).
+ */
+interface StoredResponse {
+  entryId: string;
+  account?: AccountView;
+  accountRow?: AccountRecord;
+  settings?: PortfolioSettings;
+}
+
+/** An account of an activity as read before posting, with its portfolio's settings and any stored response. */
+interface ActivityReadRow {
+  id: string; portfolio_id: string; unit_id: string | null; type: LockedAccount['type']; status: string; base_balance: string;
+  cash: string; contracts: string; leaps: string; reserve: string; created_at: string; version: number;
+  settings: PortfolioSettings; request_hash: string | null; response: StoredResponse | null;
+}
+
 export interface ActivityTarget {
   accountId: string;
   portfolioId: string;
@@ -71,6 +91,11 @@ export interface ActivityTarget {
  * account's buckets move as the activity type says, the external account
  * takes the other side. Shared by single requests, batches and imports.
  */
+/** Activity is accepted only on active accounts: a busy (forking, merging) or finished account is a conflict, never a 500. */
+function notActive(status: string): DomainError {
+  return new DomainError('Conflict', `account is ${status}; activity is accepted only on active accounts`);
+}
+
 export function activityPost(t: ActivityTarget, cmd: ActivityCommand, audit: { action?: string; details?: Record<string, unknown> } = {}): PostRequest {
   const { accountId, externalId } = t;
   return {
@@ -84,9 +109,7 @@ export function activityPost(t: ActivityTarget, cmd: ActivityCommand, audit: { a
     accountIds: [accountId, externalId],
     plan: (locked) => {
       const a = locked.get(accountId)!;
-      if (a.status !== 'active') {
-        throw new DomainError('Conflict', `account is ${a.status}; activity is accepted only on active accounts`);
-      }
+      if (a.status !== 'active') throw notActive(a.status);
       const effect = activityEffect(cmd.type, cmd.amount, { type: a.type as AccountType, buckets: a.buckets, baseBalance: a.baseBalance }, t.settings.bufferPct);
       const legs: Leg[] = [];
       for (const b of BUCKETS) {
@@ -162,50 +185,71 @@ export class AccountService {
    * the first successful response is stored with the posting in one
    * transaction and returned again for the same key and body. A rejected
    * request claims nothing, so it may be retried with the same key.
+   *
+   * Two round trips: one read (the stored response, or the account, its
+   * portfolio's external account and settings) and one statement that posts
+   * the entry planned from that read and stores the response (ledger_post;
+   * re-planned if the account moved in between).
    */
   async recordActivity(accountId: string, cmd: ActivityCommand, idempotencyKey: string, actor: string): Promise<ActivityResponse> {
     const scope = activityScope(accountId, idempotencyKey);
     const requestHash = activityHash(cmd);
-    const earlier = await this.storedResponse(scope, requestHash);
-    if (earlier) return earlier;
-
-    const [acct] = await this.orm.em.fork().execute<{ portfolio_id: string; settings: PortfolioSettings; external_id: string }[]>(
-      `select a.portfolio_id, p.settings, x.id as external_id
-         from accounts a join portfolios p on p.id = a.portfolio_id
-         join accounts x on x.portfolio_id = a.portfolio_id and x.type = 'external'
+    const rows = await execBound<ActivityReadRow>(this.orm.em.fork(),
+      `select x.id, x.portfolio_id, x.unit_id, x.type, x.status, x.base_balance, x.cash, x.contracts, x.leaps, x.reserve,
+              x.created_at, x.version, pf.settings, r.request_hash, r.response
+         from accounts a
+         join portfolios pf on pf.id = a.portfolio_id
+         cross join lateral (
+           select * from accounts where id = a.id
+           union all
+           select * from accounts where portfolio_id = a.portfolio_id and type = 'external') x
+         left join idempotent_requests r on r.scope = ?
         where a.id = ? and a.unit_id is not null`,
-      [accountId],
+      [scope, accountId],
     );
-    if (!acct) throw new DomainError('AccountNotFound', 'account not found');
-
-    const result = await this.orm.em.fork().transactional(async (em) => {
-      const posted = await this.ledger.postIn(em, activityPost({
-        accountId, portfolioId: acct.portfolio_id, externalId: acct.external_id, settings: acct.settings,
+    const first = rows[0];
+    if (!first) throw new DomainError('AccountNotFound', 'account not found');
+    if (first.request_hash !== null) return this.replay(scope, requestHash, first.request_hash, first.response!);
+    if (first.status !== 'active') throw notActive(first.status);
+    const external = rows.find((r) => r.type === 'external')!;
+    const posted = await this.ledger.post(
+      activityPost({
+        accountId, portfolioId: first.portfolio_id, externalId: external.id, settings: first.settings,
         idempotencyKey: scope, userKey: idempotencyKey, actor,
-      }, cmd));
-      if (!posted.created) return null;
-      const body = { entryId: posted.entryId, account: await this.get(accountId, em) };
-      await em.execute(
-        'insert into idempotent_requests (scope, request_hash, status_code, response) values (?, ?, ?, ?::jsonb)',
-        [scope, requestHash, 201, JSON.stringify(body)],
-      );
-      return { body, replayed: false };
+      }, cmd),
+      { seen: new Map(rows.map((r) => [r.id, { ...toLocked(r), version: r.version }])), request: { scope, requestHash, accountId } },
+    ).catch((err: unknown) => {
+      // The account's life ended (a merge) after the read above: the ledger refuses it as finished; the caller is told as above.
+      if (err instanceof DomainError && err.details.accountId === accountId && TERMINAL_STATUSES.has(String(err.details.status))) {
+        throw notActive(String(err.details.status));
+      }
+      throw err;
     });
-    // Null: a concurrent request with the same key committed first.
-    return result ?? (await this.storedResponse(scope, requestHash))!;
+    // Not created: a concurrent request with the same key committed first.
+    if (!posted.created) return (await this.storedResponse(scope, requestHash))!;
+    return { body: await this.bodyOf(scope, posted.response as StoredResponse), replayed: false };
   }
 
   private async storedResponse(scope: string, requestHash: string): Promise<ActivityResponse | null> {
-    const [row] = await this.orm.em.fork().execute<{ request_hash: string; response: ActivityResponse['body'] }[]>(
+    const [row] = await this.orm.em.fork().execute<{ request_hash: string; response: StoredResponse }[]>(
       'select request_hash, response from idempotent_requests where scope = ?', [scope],
     );
-    if (!row) return null;
-    if (row.request_hash !== requestHash) {
+    return row ? this.replay(scope, requestHash, row.request_hash, row.response) : null;
+  }
+
+  private async replay(scope: string, requestHash: string, storedHash: string, response: StoredResponse): Promise<ActivityResponse> {
+    if (storedHash !== requestHash) {
       throw new DomainError('IdempotencyConflict', 'this Idempotency-Key was already used with a different request body');
     }
+    return { body: await this.bodyOf(scope, response), replayed: true };
+  }
+
+  /** The response body a stored response stands for: the same body for the first answer and every replay. */
+  private async bodyOf(scope: string, stored: StoredResponse): Promise<ActivityResponse['body']> {
+    if (stored.account) return { entryId: stored.entryId, account: stored.account };
+    if (stored.accountRow) return { entryId: stored.entryId, account: accountView(stored.accountRow, stored.settings!) };
     // A key first used in a batch stored only the entry id: answer with the account as it is now.
-    const body = row.response.account ? row.response : { entryId: row.response.entryId, account: await this.get(accountOfScope(scope)) };
-    return { body, replayed: true };
+    return { entryId: stored.entryId, account: await this.get(accountOfScope(scope)) };
   }
 
   async entries(accountId: string, limit: number, cursor?: string): Promise<{ items: EntryItem[]; nextCursor: string | null }> {

@@ -2,38 +2,65 @@ import type Decimal from 'decimal.js';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { pgDate } from '../db/sql';
 import { DomainError } from '../domain/errors';
-import { forkPlan } from '../domain/fork';
-import { Dec, formatMoney, fromDb } from '../domain/money';
-import { type ProjectionResult, type ProjectionStart, ProjectionRangeError, project } from '../domain/projection';
+import { fromDb } from '../domain/money';
+import { type ProjectionResult, type ProjectionStart, ProjectionRangeError } from '../domain/projection';
 import { type PortfolioSettings, type TemplateName, withDefaults } from '../domain/settings';
+import { type Projector, ProjectionBudgetExceeded, ProjectionsBusy, inProcess } from '../projection/pool';
+import {
+  type Document, type ForkImpact, IMPACT_YEARS, type OutputData, type ProjectionOptionsData, type TaskOutcome, startData, valueOf,
+} from '../projection/tasks';
 import { startOfDay } from '../shared/calendar';
 
 export { ProjectionRangeError } from '../domain/projection';
+export { type ForkImpact, IMPACT_YEARS, type ImpactSummary } from '../projection/tasks';
 
-export const IMPACT_YEARS = 5;
-
-type StartUnit = ProjectionStart['units'][number];
-
-export interface ImpactSummary {
-  total: string;
-  activeForkedUnits: number;
-  forks: number;
-  merges: number;
-}
-
-export interface ForkImpact {
-  horizonYears: number;
-  withFork: ImpactSummary;
-  withoutFork: ImpactSummary;
-  difference: string;
-}
-
-/** The dry run's body fields for the predicted impact: the impact, or why it cannot be computed exactly. */
+/** The dry run's body fields for the predicted impact: the impact, or why it cannot be computed now. */
 export type PredictedImpactFields = { predictedImpact: ForkImpact } | { predictedImpactUnavailable: string };
 
-/** Projections of existing portfolios: the live tree is the starting point. */
+/**
+ * Projections, run by a Projector: the API's pool of worker threads (so a long
+ * projection never holds up its other requests), or in-process for scripts
+ * and tests. Existing portfolios start from their live tree.
+ */
 export class ProjectionService {
-  constructor(private readonly orm: MikroORM) {}
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly projector: Projector = inProcess,
+  ) {}
+
+  /**
+   * Projects `start`. Throws ProjectionRangeError past the amounts a
+   * projection computes exactly (the API answers 422), ProjectionsBusy or
+   * ProjectionBudgetExceeded from the pool (503).
+   */
+  async project(start: ProjectionStart, options: ProjectionOptionsData): Promise<ProjectionResult> {
+    return valueOf(await this.projector.run({ kind: 'project', start: startData(start), options }));
+  }
+
+  /** Projects `start` into the response body the API sends (see the `document` task); throws as project() does. */
+  async document(start: ProjectionStart, options: ProjectionOptionsData, output: OutputData): Promise<Document> {
+    return valueOf(await this.projector.run({ kind: 'document', start: startData(start), options, output }));
+  }
+
+  /** Several starts projected alike, each summed up, as one task; or the first out of range (its index). */
+  async compare(starts: ProjectionStart[], options: ProjectionOptionsData): Promise<TaskOutcome<'compare'>> {
+    return this.projector.run({ kind: 'compare', starts: starts.map(startData), options });
+  }
+
+  /** Projections running or waiting for a thread. */
+  get busy(): number {
+    return this.projector.busy;
+  }
+
+  /** Starts the worker threads ahead of the first projection (see ProjectionPool.warmUp). */
+  warmUp(): Promise<void> {
+    return this.projector.warmUp();
+  }
+
+  /** Stops the worker threads (the API's shutdown). */
+  close(): Promise<void> {
+    return this.projector.close();
+  }
 
   /**
    * The portfolio as the fork rule sees it now: balances, each account's real
@@ -79,72 +106,42 @@ export class ProjectionService {
     };
   }
 
-  /** Throws ProjectionRangeError when the portfolio cannot be projected exactly (the API answers 422). */
+  /** Throws as project() does. */
   async forPortfolio(portfolioId: string, opts: { years: number; marketMix?: boolean; seed?: number }): Promise<ProjectionResult> {
-    return project(await this.startOf(portfolioId), opts);
+    return this.project(await this.startOf(portfolioId), { years: opts.years, marketMix: opts.marketMix ?? false, seed: opts.seed ?? 1 });
   }
 
   /**
    * docs/domain.md section 3: the fork's predicted impact, the portfolio projected
    * over IMPACT_YEARS with this fork made now against the same portfolio in
-   * which this Gen-Acc keeps its surplus and never forks.
+   * which this Gen-Acc keeps its surplus and never forks (src/projection/tasks.ts).
    *
-   * Throws ProjectionRangeError when either projection would pass the amounts
-   * it computes exactly; a dry run must not fail for that, so callers use
-   * predictedImpactFields() (or catch it themselves).
+   * Throws as project() does; a dry run must not fail for that, so callers
+   * use predictedImpactFields() (or catch it themselves).
    */
   async forkImpact(portfolioId: string, accountId: string, surplus: Decimal): Promise<ForkImpact> {
     const start = await this.startOf(portfolioId);
     const [row] = await this.orm.em.fork().execute<{ unit_id: string }[]>('select unit_id from accounts where id = ?', [accountId]);
-    const unitKey = row?.unit_id;
-    const isParent = (u: StartUnit) => u.key === unitKey;
-    const plan = forkPlan(surplus, start.settings);
-    // The predicted fork happens now: it starts the parent's cooling period, opens the new unit's
-    // accounts and counts against today's forks, exactly as the real one would.
-    const opened = { createdAt: start.at, lastForkAt: null };
-    const withFork: ProjectionStart = {
-      settings: start.settings,
-      at: start.at,
-      forksToday: (start.forksToday ?? 0) + 1,
-      units: [
-        ...start.units.map((u) =>
-          isParent(u)
-            ? { ...u, accounts: u.accounts.map((a) => (a.type === 'gen' ? { ...a, balance: a.balance.minus(plan.forkAmount), baseBalance: a.baseBalance.plus(plan.retained), lastForkAt: start.at } : a)) }
-            : u,
-        ),
-        {
-          key: 'predicted-fork', parentKey: unitKey ?? null, kind: 'forked',
-          accounts: [
-            { type: 'gen', balance: plan.childGen, baseBalance: plan.childGen, ...opened },
-            { type: 'com', balance: plan.childCom, baseBalance: plan.childCom, ...opened },
-          ],
-        },
-      ],
-    };
-    const withoutFork: ProjectionStart = {
-      ...start,
-      units: start.units.map((u) => (isParent(u) ? { ...u, accounts: u.accounts.map((a) => (a.type === 'gen' ? { ...a, noFork: true } : a)) } : u)),
-    };
-    const summary = (r: ProjectionResult): ImpactSummary => {
-      const last = r.years[r.years.length - 1]!;
-      return { total: last.total, activeForkedUnits: last.activeForkedUnits, forks: r.forks.length, merges: r.merges.length };
-    };
-    const a = summary(project(withFork, { years: IMPACT_YEARS }));
-    const b = summary(project(withoutFork, { years: IMPACT_YEARS }));
-    return { horizonYears: IMPACT_YEARS, withFork: a, withoutFork: b, difference: formatMoney(new Dec(a.total).minus(b.total)) };
+    return valueOf(await this.projector.run({ kind: 'impact', start: startData(start), unitKey: row?.unit_id ?? null, surplus: surplus.toFixed() }));
   }
 
   /**
    * forkImpact as the dry run's body fields: `{ predictedImpact }`, or
    * `{ predictedImpactUnavailable: <reason> }` when the impact cannot be
-   * computed exactly. Never throws ProjectionRangeError; other errors pass.
+   * computed exactly or the projection pool cannot compute it now (busy, or
+   * over its budget). Never throws for those; other errors pass.
    */
   async predictedImpactFields(portfolioId: string, accountId: string, surplus: Decimal): Promise<PredictedImpactFields> {
     try {
       return { predictedImpact: await this.forkImpact(portfolioId, accountId, surplus) };
     } catch (err) {
-      if (!(err instanceof ProjectionRangeError)) throw err;
-      return { predictedImpactUnavailable: `the ${IMPACT_YEARS}-year projection behind the predicted impact cannot be computed exactly: ${err.message}` };
+      if (err instanceof ProjectionRangeError) {
+        return { predictedImpactUnavailable: `the ${IMPACT_YEARS}-year projection behind the predicted impact cannot be computed exactly: ${err.message}` };
+      }
+      if (err instanceof ProjectionsBusy || err instanceof ProjectionBudgetExceeded) {
+        return { predictedImpactUnavailable: `the ${IMPACT_YEARS}-year projection behind the predicted impact could not be computed now: ${err.message}` };
+      }
+      throw err;
     }
   }
 }

@@ -1,4 +1,4 @@
-import { type Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { type Client, type WorkflowHandle, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { v7 as uuidv7 } from 'uuid';
 import { DomainError } from '../domain/errors';
@@ -8,7 +8,9 @@ import {
   type ForkInput, type MergeInput, type OperationType, type ReinvestInput, type ScanInput, type ScanKind, workflowIds,
 } from '../shared/operations';
 import { QUARTER_PATTERN, compareQuarters, lastClosedQuarter, quarterOf } from '../shared/quarters';
+import { planQuery, planUpdate } from '../shared/queries';
 import { operationAttributes } from '../shared/search-attributes';
+import type { FixedPlan } from '../shared/start-plan';
 import { forkPlan, mergePlan, reinvestPlan } from './plans';
 import type { ProjectionService } from './projections';
 
@@ -16,6 +18,8 @@ export interface Started {
   operationId: string;
   type: OperationType;
   status: 'running';
+  /** The plan the run fixed, when it answered within `planWaitMs`; absent otherwise (the operation runs on either way). */
+  plan?: FixedPlan;
 }
 
 /** A protocol request ends in a dry run's answer or a started workflow; the route chooses the status code. */
@@ -28,7 +32,20 @@ export interface ProtocolOptions {
   /** The engine's reinvestment calendar (REINVEST_TIMEZONE): which quarter has closed. */
   reinvestTimezone?: string;
   now?: () => Date;
+  /**
+   * A client on the connection of a worker in this process that polls
+   * `taskQueue` (`npm start`; see `eagerStartClient`). Starts go through it
+   * with eager workflow start: the server hands the run's first workflow task
+   * back with the start and that worker runs it at once, without the trip
+   * through the server's task matching. Without it, starts are ordinary.
+   */
+  eagerClient?: Client;
+  /** How long a start waits for the run's fixed plan before it answers without one (default 2000 ms; 0: it does not ask). */
+  planWaitMs?: number;
 }
+
+/** Long enough for a healthy run's first workflow task (about 0.1 s on the dev server); short enough that a stopped worker costs a start little. */
+const DEFAULT_PLAN_WAIT_MS = 2000;
 
 const WORKFLOW_OF: Record<OperationType, string> = { fork: 'fork', merge: 'merge', reinvestment: 'reinvest' };
 
@@ -116,16 +133,25 @@ export class ProtocolService {
     return { operationId, type: 'scan', status: 'running' };
   }
 
+  /**
+   * Starts the run (eagerly when a worker shares this process), then asks it
+   * for its fixed plan. The start alone decides between 202 and 409; the plan
+   * only adds to the 202.
+   */
   private async start(type: OperationType, workflowId: string, input: unknown, attrs: { portfolio: string; account?: string; unit?: string }): Promise<Started> {
+    const client = this.opts.eagerClient ?? this.client;
+    let handle: WorkflowHandle;
     try {
-      await this.client.workflow.start(WORKFLOW_OF[type], {
+      handle = await client.workflow.start(WORKFLOW_OF[type], {
         workflowId,
         taskQueue: this.opts.taskQueue,
         args: [input],
-        // The id is the business key: a running or completed operation is never started twice;
-        // only a failed (compensated) one may run again.
+        // The id is the business key: a running or completed operation is never started twice (and a start
+        // never attaches to the running one); only a failed (compensated) one may run again.
         workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+        workflowIdConflictPolicy: 'FAIL',
         typedSearchAttributes: operationAttributes(type, attrs),
+        requestEagerStart: this.opts.eagerClient !== undefined,
       });
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
@@ -133,6 +159,32 @@ export class ProtocolService {
       }
       throw err;
     }
-    return { operationId: workflowId, type, status: 'running' };
+    const plan = await this.fixedPlan(client, handle);
+    return { operationId: workflowId, type, status: 'running', ...(plan && { plan }) };
+  }
+
+  /**
+   * The plan the run fixed under its locks, asked with the `plan` update
+   * right after the start and waited for at most `planWaitMs`. No plan (the
+   * worker is down or busy, the run waits for an approval or ended without
+   * one) is not a failure: the operation was started and runs on, and its
+   * progress is at GET /v1/operations/:id. A run that closed in its first
+   * workflow task (a skipped reinvestment, a refused fork) cannot take an
+   * update; the `plan` query answers for it.
+   */
+  private async fixedPlan(client: Client, handle: WorkflowHandle): Promise<FixedPlan | undefined> {
+    const waitMs = this.opts.planWaitMs ?? DEFAULT_PLAN_WAIT_MS;
+    if (waitMs <= 0) return undefined;
+    const deadline = Date.now() + waitMs;
+    try {
+      return (await client.withDeadline(deadline, () => handle.executeUpdate(planUpdate))).plan ?? undefined;
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) return undefined;
+    }
+    try {
+      return (await client.withDeadline(deadline, () => handle.query(planQuery))).plan ?? undefined;
+    } catch {
+      return undefined;
+    }
   }
 }

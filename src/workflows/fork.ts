@@ -1,9 +1,11 @@
 import { patched, workflowInfo } from '@temporalio/workflow';
 import type { ForkContext, ForkInput, OperationResult } from '../shared/operations';
+import { forkPlanOf } from '../shared/start-plan';
 import { PATCHES } from './patches';
 import { broker, db, legacyUndo, undo } from './proxies';
 import { Operator } from './operator';
 import { Saga } from './saga';
+import { StartPlan } from './start-plan';
 
 type Undos = typeof undo;
 
@@ -13,14 +15,16 @@ export async function fork(input: ForkInput): Promise<OperationResult> {
   const { workflowId, runId } = workflowInfo();
   const run = { workflowId, runId };
   if (patched(PATCHES.operatorsInTheLoop)) {
+    const plan = new StartPlan();
     const op = await Operator.start('fork', input.portfolioId, input.accountId);
-    return op.track(async () => {
-      await op.approve(saga, () => db.approvalPlan({ type: 'fork', input }));
+    return plan.track(() => op.track(async () => {
+      await op.approve(saga, () => db.approvalPlan({ type: 'fork', input }), plan);
       return saga.run(async () => {
         const ctx = await saga.step('check-eligibility', () => db.forkBegin({ ...input, ...run }), (reason) => undo.forkRelease(run, reason));
+        plan.fix(forkPlanOf(ctx));
         return forkSteps(saga, ctx, undo, op);
       });
-    });
+    }));
   }
   if (patched(PATCHES.forkUndoBeforeBegin)) {
     return saga.run(async () => {

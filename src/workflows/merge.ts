@@ -1,9 +1,11 @@
 import { CancellationScope, patched, workflowInfo } from '@temporalio/workflow';
 import type { MergeContext, MergeInput, OperationResult } from '../shared/operations';
+import { mergePlanOf } from '../shared/start-plan';
 import { PATCHES } from './patches';
 import { broker, db, legacyUndo, undo, untilDone } from './proxies';
 import { Operator } from './operator';
 import { Saga } from './saga';
+import { StartPlan } from './start-plan';
 
 const isZero = (amount: string) => /^-?0*(\.0*)?$/.test(amount);
 
@@ -17,14 +19,16 @@ export async function merge(input: MergeInput): Promise<OperationResult> {
   const { workflowId, runId } = workflowInfo();
   const run = { workflowId, runId };
   if (patched(PATCHES.operatorsInTheLoop)) {
+    const plan = new StartPlan();
     const op = await Operator.start('merge', input.portfolioId, input.unitId);
-    return op.track(async () => {
-      await op.approve(saga, () => db.approvalPlan({ type: 'merge', input }));
+    return plan.track(() => op.track(async () => {
+      await op.approve(saga, () => db.approvalPlan({ type: 'merge', input }), plan);
       return saga.run(async () => {
         const ctx = await saga.step('check-eligibility', () => db.mergeBegin({ ...input, ...run }), (reason) => undo.mergeRelease(run, reason));
+        plan.fix(mergePlanOf(ctx));
         return mergeSteps(saga, ctx, op);
       });
-    });
+    }));
   }
   if (patched(PATCHES.mergeTargetUnderLock)) {
     return saga.run(async () => {

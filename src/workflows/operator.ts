@@ -8,6 +8,7 @@ import { taskDecidedSignal } from '../shared/queries';
 import { type BrokerAction, EXPIRED, type OperationSetup, REJECTED, type TaskState } from '../shared/tasks';
 import { db, ensure } from './proxies';
 import type { Saga } from './saga';
+import type { StartPlan } from './start-plan';
 
 const HOUR = 3_600_000;
 
@@ -66,11 +67,14 @@ export class Operator {
    * With approval on: opens an approval task showing the plan and waits. A
    * rejection ends the operation (`Rejected`, shown as cancelled), no
    * decision by the deadline too (`Expired`); nothing has moved either way.
+   * While it waits, `startPlan` answers the `plan` update that no plan is
+   * fixed before the approval.
    */
-  async approve(saga: Saga, plan: () => Promise<Record<string, unknown> & { skip?: true }>): Promise<void> {
+  async approve(saga: Saga, plan: () => Promise<Record<string, unknown> & { skip?: true }>, startPlan?: StartPlan): Promise<void> {
     if (!this.setup.approval) return;
     const shown = await plan();
     if (shown.skip) return; // nothing to approve (a reinvestment below the minimum records its skip)
+    startPlan?.waitingForApproval(true);
     // Preliminary: nothing moves here, so a refusal at the first step after it is still a refusal, not a compensation.
     await saga.preliminaryStep('approval', async () => {
       const task = await this.open({ taskKey: 'approval', kind: 'approval', plan: shown, dueInHours: this.setup.approvalTimeoutHours });
@@ -82,7 +86,7 @@ export class Operator {
           details: [{ taskId: task.id, decidedBy: decided.decidedBy, note: decided.note }],
         });
       }
-    });
+    }).finally(() => startPlan?.waitingForApproval(false));
   }
 
   /**

@@ -3,6 +3,12 @@
  * its old path; a new run takes the new one. Remove a patch (keep only the new
  * path, then `deprecatePatch`) only once no run that started before it is
  * still open. The replay test keeps a history recorded before each change.
+ *
+ * The `plan` update (start-plan.ts) came without a patch: a handler issues no
+ * command, so runs from before it replay unchanged. Its answers are in the
+ * histories since, though: where a run fixes its plan (each `plan.fix`) decides
+ * in which workflow task the update completes, so moving one is a workflow
+ * change that needs a patch like any other, and so is removing the handler.
  */
 export const PATCHES = {
   /** The first step's release is registered before the step runs (a begin that committed but never reported back is undone). */

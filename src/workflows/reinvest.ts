@@ -1,9 +1,11 @@
 import { patched, workflowInfo } from '@temporalio/workflow';
 import type { OperationResult, ReinvestContext, ReinvestInput } from '../shared/operations';
+import { reinvestPlanOf } from '../shared/start-plan';
 import { PATCHES } from './patches';
 import { broker, db, legacyUndo, undo } from './proxies';
 import { Operator } from './operator';
 import { Saga } from './saga';
+import { StartPlan } from './start-plan';
 
 /**
  * docs/domain.md section 5: one account's quarterly reinvestment of the cash
@@ -15,14 +17,19 @@ export async function reinvest(input: ReinvestInput): Promise<OperationResult> {
   const { workflowId, runId } = workflowInfo();
   const run = { workflowId, runId };
   if (patched(PATCHES.operatorsInTheLoop)) {
+    const plan = new StartPlan();
     const op = await Operator.start('reinvestment', input.portfolioId, input.accountId);
-    return op.track(async () => {
-      await op.approve(saga, () => db.approvalPlan({ type: 'reinvestment', input }));
+    return plan.track(() => op.track(async () => {
+      await op.approve(saga, () => db.approvalPlan({ type: 'reinvestment', input }), plan);
       return saga.run(async () => {
         const ctx = await saga.step('plan', () => db.reinvestBegin({ ...input, ...run }), (reason) => undo.reinvestRelease(run, reason));
-        if (ctx.skipped) return { status: 'skipped', steps: saga.steps, summary: summary(ctx) };
+        if (ctx.skipped) {
+          plan.fix(reinvestPlanOf(ctx));
+          return { status: 'skipped', steps: saga.steps, summary: summary(ctx) };
+        }
         if (op.manual) {
           // A person buys at the broker first; the allocation then mirrors exactly what was bought (the planned amounts).
+          plan.fix(reinvestPlanOf(ctx));
           const order = { accountId: ctx.accountId, contracts: ctx.contracts, leaps: ctx.leaps };
           await op.brokerStep(saga, 'broker-orders', { action: 'buy', ...order }, { action: 'sell', ...order });
           const planned: ReinvestContext = { ...ctx, usePlan: true };
@@ -30,9 +37,9 @@ export async function reinvest(input: ReinvestInput): Promise<OperationResult> {
           await saga.step('complete', () => db.reinvestComplete(ctx));
           return { status: 'completed', steps: saga.steps, summary: summary(ctx) };
         }
-        return allocateThenOrder(saga, ctx);
+        return allocateThenOrder(saga, ctx, plan);
       });
-    });
+    }));
   }
   if (patched(PATCHES.reinvestAllocateUnderLock)) {
     return saga.run(async () => {
@@ -56,9 +63,10 @@ export async function reinvest(input: ReinvestInput): Promise<OperationResult> {
 }
 
 /** The automatic broker: the allocation computes the amounts under the account's lock; the orders follow what it moved. */
-async function allocateThenOrder(saga: Saga, ctx: ReinvestContext): Promise<OperationResult> {
+async function allocateThenOrder(saga: Saga, ctx: ReinvestContext, plan?: StartPlan): Promise<OperationResult> {
   const allocation = await saga.step('allocate', () => db.reinvestAllocate(ctx), () => undo.reinvestDeallocate(ctx));
   const allocated: ReinvestContext = { ...ctx, ...allocation };
+  plan?.fix(reinvestPlanOf(allocated));
   if (allocation.skipped) return { status: 'skipped', steps: saga.steps, summary: summary(allocated) };
   await saga.step('broker-orders', () => broker.reinvestBrokerOrders(allocated), () => undo.reinvestReverseBrokerOrders(allocated));
   await saga.step('complete', () => db.reinvestComplete(allocated));

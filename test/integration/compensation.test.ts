@@ -9,13 +9,14 @@ import { useProtocolStack } from '../support/stack';
  * state: ledger net zero for the operation, accounts active with their
  * balances, the event `compensated` with its reason, integrity ok.
  */
-/** The activity to fail, and whether it fails after doing its work (its effects must be undone) or before. */
-const fault: { step?: keyof Activities; when?: 'before' | 'after'; delayMs?: number } = {};
+/** The activity to fail, and whether it fails after doing its work (its effects must be undone) or before; `entered` is told when it starts. */
+const fault: { step?: keyof Activities; when?: 'before' | 'after'; delayMs?: number; entered?: () => void } = {};
 
 function faulty(real: Activities): Activities {
   const wrapped = Object.entries(real).map(([name, fn]) => [
     name,
     async (...args: unknown[]) => {
+      if (fault.step === name) fault.entered?.();
       if (fault.step === name && fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
       if (fault.step === name && fault.when === 'before') throw ApplicationFailure.nonRetryable(`injected failure before ${name}`, 'InjectedFault');
       const result = await (fn as (...a: unknown[]) => Promise<unknown>)(...args);
@@ -31,6 +32,7 @@ afterEach(() => {
   delete fault.step;
   delete fault.when;
   delete fault.delayMs;
+  delete fault.entered;
 });
 
 const cancel = (operationId: string, client = api.client) =>
@@ -209,10 +211,13 @@ describe('the first step and the undos', () => {
   it('releases the parent when a fork is cancelled during its first step', async () => {
     const p = await h.portfolio();
     await h.activity(p.gen, 'premium', '50001.01');
-    Object.assign(fault, { step: 'forkBegin', delayMs: 1500 });
-    const started = await h.startFork(p.gen);
-    await new Promise((r) => setTimeout(r, 500));
+    const entered = new Promise<void>((resolve) => Object.assign(fault, { step: 'forkBegin', delayMs: 1500, entered: resolve }));
+    // The 202 waits for the run's plan, which its first step fixes: cancel while that step runs, then take the answer.
+    const start = h.startFork(p.gen);
+    await entered;
+    const started = `fork-${p.gen}-1`;
     expect(await statusOf(cancel(started, api.as('operator')))).toBe(202);
+    expect(await start).toBe(started);
     const op = await h.waitFor(started);
     expect(op.status).toBe('cancelled');
     expect(await h.netOf(op.operationId)).toEqual([]);

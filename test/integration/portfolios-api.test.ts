@@ -4,7 +4,7 @@ import { type NewPortfolio, accountOf, engineHelpers, okWith, statusOf } from '.
 import committedOpenApi from '../../src/client/openapi.json';
 import { DOCS_CSP } from '../../src/api/docs';
 
-const { api, h } = useTestApi();
+const { api, h, db } = useTestApi();
 
 /** A page of an account's entries (JSON, the default format). */
 const entriesOf = async (id: string, query: NonNullable<operations['listAccountEntries']['parameters']['query']> = {}) =>
@@ -116,6 +116,17 @@ describe('activity', () => {
     expect(fee.body.code).toBe('InsufficientFunds');
     expect((await h.account(com.id)).balance).toBe('90000.00');
     expect((await entriesOf(com.id)).items).toHaveLength(2); // the opening cash + contracts postings only
+  });
+
+  it.each(['merged', 'closed', 'forking'])('answers activity on a %s account with 409 and its status, posting nothing', async (status) => {
+    const p = await createPortfolio();
+    const com = accountOf(p, 'com');
+    // A merge or a fork puts an account in these states; set directly here so the answer is tested on its own.
+    await db.orm.em.fork().execute('update accounts set status = ? where id = ?', [status, com.id]);
+    const res = await post(com.id, { type: 'premium', amount: '10.00' }, `late-${status}`);
+    expect(res.status).toBe(409);
+    expect(res.body).toMatchObject({ status: 409, detail: `account is ${status}; activity is accepted only on active accounts` });
+    expect((await entriesOf(com.id)).items).toHaveLength(2); // the opening postings only
   });
 
   it.each([

@@ -1,6 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
-import type { PayloadCodec } from '@temporalio/common';
+import type { CodecEndpoint } from '../../src/api/codec';
 import { buildServices, startApi } from '../../src/bootstrap';
 import { type AlluseClient, createAlluseClient } from '../../src/client';
 import { createLogger, silentLogger } from '../../src/infra/logger';
@@ -96,7 +96,7 @@ export async function startTestApi(
   orm: MikroORM,
   taskQueue = 'alluse-test-unused',
   opts: {
-    rateLimitPerMinute?: number; codec?: { codec: PayloadCodec; uiOrigins: string[] }; webhookAllowedHosts?: string[]; metrics?: { token?: string; sdkAddress?: string };
+    rateLimitPerMinute?: number; codec?: CodecEndpoint; webhookAllowedHosts?: string[]; metrics?: { token?: string; sdkAddress?: string };
     temporalUi?: { url: string; namespace: string };
   } = {},
 ): Promise<TestApi> {

@@ -12,7 +12,34 @@ import { Task } from './tasks';
 const OperationType = z.enum(['fork', 'merge', 'reinvestment']);
 const ListedType = z.enum(['fork', 'merge', 'reinvestment', 'scan', 'quarterly-reinvestment', 'import']);
 const OperationStatus = z.enum(['running', 'waiting', 'completed', 'failed', 'compensated', 'cancelled', 'expired']);
-const Started = z.object({ operationId: z.string(), type: OperationType, status: z.literal('running') }).openapi('OperationStarted');
+const amount = z.string().openapi({ example: '25000.51' });
+const ForkStartPlan = z
+  .object({
+    surplus: amount, forkAmount: amount, retained: amount, childGen: amount, childCom: amount,
+    newUnitId: z.string(), newGenAccountId: z.string(), newComAccountId: z.string(),
+  })
+  .openapi('ForkStartPlan', { description: "A fork's plan as its first step fixed it under the portfolio lock, with the ids of the unit and accounts it creates." });
+const MergeStartPlan = z
+  .object({
+    total: amount,
+    sources: z.array(z.object({ accountId: z.string(), amount, closePositions: amount, reserve: amount.optional() })),
+  })
+  .openapi('MergeStartPlan', { description: "What each of the merging unit's accounts gives, as its first step fixed it with the unit held. The target is decided later, by the move." });
+const ReinvestStartPlan = z
+  .object({
+    strategy: z.string(), regime: z.string().optional(), reinvestable: amount, reserve: amount, contracts: amount, leaps: amount,
+    skipped: z.boolean(), reason: z.string().optional(),
+  })
+  .openapi('ReinvestStartPlan', { description: 'The amounts the allocation moved under the account\'s lock (with a manual broker: the amounts to buy), or why nothing moves (`skipped`).' });
+const Started = z
+  .object({
+    operationId: z.string(), type: OperationType, status: z.literal('running'),
+    plan: z.union([ForkStartPlan, MergeStartPlan, ReinvestStartPlan]).optional().openapi({
+      description: 'The plan the run fixed, by `type`. Absent when the run did not answer within about 2 s (worker stopped or busy), '
+        + 'waits for an approval first, or ended without a plan (its first step refused): the operation runs on either way; follow it at GET /v1/operations/{operationId}.',
+    }),
+  })
+  .openapi('OperationStarted');
 const Step = z.object({ name: z.string(), status: z.string(), at: z.string() });
 const Operation = z
   .object({

@@ -1,15 +1,15 @@
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import type Decimal from 'decimal.js';
-import type { Router } from 'express';
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { Response, Router } from 'express';
 import { z } from 'zod';
 import { DomainError } from '../../domain/errors';
 import { Dec, money } from '../../domain/money';
-import {
-  MAX_EXACT_AMOUNT, MAX_EXACT_AMOUNT_TEXT, type ProjectionInput, type ProjectionResult, ProjectionRangeError, freshStart, project, projectionCsv,
-} from '../../domain/projection';
+import { MAX_EXACT_AMOUNT, MAX_EXACT_AMOUNT_TEXT, ProjectionRangeError, freshStart } from '../../domain/projection';
 import { TEMPLATE_NAMES, settingsOverridesSchema } from '../../domain/settings';
+import { ProjectionBudgetExceeded, ProjectionsBusy } from '../../projection/pool';
+import type { Document } from '../../projection/tasks';
 import type { AppDeps } from '../app';
+import { HttpProblem } from '../errors';
 import { defineRoute, type RouteResult } from '../route';
 import { Problem, idParams, positiveMoney } from '../schemas';
 
@@ -68,6 +68,37 @@ const Projection = z
 const OUT_OF_RANGE = {
   422: { description: `The projection would pass ${MAX_EXACT_AMOUNT_TEXT}, the largest amount it computes exactly (the problem says which input to lower)`, schema: Problem },
 };
+const POOL_REFUSALS = {
+  503: {
+    description: 'Projections run on worker threads with a bounded queue and a time budget. Problem code ProjectionsBusy: every thread is busy and ' +
+      'the queue is full, retry after the Retry-After seconds. Problem code ProjectionBudgetExceeded: the projection did not finish within the ' +
+      "server's time budget (queueing included) and was stopped; a smaller request (fewer years or variants) finishes sooner.",
+    schema: Problem,
+  },
+};
+
+/**
+ * Runs `run` on the projection pool, answering its refusals with a 503: a
+ * full queue with Retry-After (it drains in seconds); a projection over its
+ * time budget without (the same request may need as long again). Both are
+ * 503, not 422: the limits are this server's (its configuration and its
+ * load), not a flaw of the request, which another server, or this one when
+ * idle, may well answer.
+ */
+async function pooled<T>(res: Response, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof ProjectionsBusy) {
+      res.setHeader('Retry-After', String(err.retryAfterSeconds));
+      throw new HttpProblem(503, 'Service Unavailable', err.message, { code: 'ProjectionsBusy', retryAfter: err.retryAfterSeconds });
+    }
+    if (err instanceof ProjectionBudgetExceeded) {
+      throw new HttpProblem(503, 'Service Unavailable', `${err.message}; fewer years or variants finish sooner`, { code: 'ProjectionBudgetExceeded' });
+    }
+    throw err;
+  }
+}
 
 /** Input the engine cannot compute exactly: a 422 naming the field to change, never a 500. */
 function unprocessable(path: string, detail: string): DomainError {
@@ -87,16 +118,21 @@ interface RangeFields {
   subject?: string;
 }
 
+/** ProjectionRangeError as a 422 that says what to lower. */
+function rangeProblem(err: ProjectionRangeError, fields: RangeFields): DomainError {
+  const exactYears = Math.max(err.year - 1, 0);
+  const what = fields.subject ? `${fields.subject}: ${err.message}` : err.message;
+  if (exactYears === 0) return unprocessable(fields.start, `${what}; ${fields.startHint}`);
+  return unprocessable(fields.years, `${what}; ${fields.yearsHint} (it stays exact for ${exactYears} year${exactYears === 1 ? '' : 's'})`);
+}
+
 /** Runs a projection, turning ProjectionRangeError into a 422 that says what to lower. */
-function exactly<T>(run: () => T, fields: RangeFields): T {
+async function exactly<T>(run: () => Promise<T>, fields: RangeFields): Promise<T> {
   try {
-    return run();
+    return await run();
   } catch (err) {
     if (!(err instanceof ProjectionRangeError)) throw err;
-    const exactYears = Math.max(err.year - 1, 0);
-    const what = fields.subject ? `${fields.subject}: ${err.message}` : err.message;
-    if (exactYears === 0) throw unprocessable(fields.start, `${what}; ${fields.startHint}`);
-    throw unprocessable(fields.years, `${what}; ${fields.yearsHint} (it stays exact for ${exactYears} year${exactYears === 1 ? '' : 's'})`);
+    throw rangeProblem(err, fields);
   }
 }
 
@@ -109,17 +145,12 @@ function projectableCapital(initialCapital: string): Decimal {
   return capital;
 }
 
-/** A new portfolio's projection (one request, or one variant of a comparison); 422 past the exact range. */
-function projectNew(input: ProjectionInput, fields: RangeFields): ProjectionResult {
-  return exactly(() => project(freshStart(input), input), fields);
-}
-
 /**
- * Every variant is a full projection, and a projection's cost grows with its
- * tree, geometrically with the years: the request's work is capped.
+ * Every variant is a full projection, and a comparison runs as one task on
+ * one projection thread: the request's work is capped, well within the time
+ * budget.
  */
 const MAX_VARIANTS = 8;
-/** 15 years of a $300,000 portfolio take about 0.2 s, 20 years a second, 30 years ten (blocking the API meanwhile). */
 const MAX_COMPARE_YEARS = 15;
 const MAX_VARIANT_YEARS = 60;
 const CompareVariant = z
@@ -163,11 +194,6 @@ const VariantOutcome = z.object({
 type VariantOutcome = z.output<typeof VariantOutcome>;
 const Comparison = z.object({ items: z.array(VariantOutcome) }).openapi('ProjectionComparison');
 
-function outcome(name: string, r: ProjectionResult): Omit<VariantOutcome, 'rank'> {
-  const last = r.years[r.years.length - 1]!;
-  return { name, total: last.total, forkedUnits: last.activeForkedUnits, forks: r.forks.length, merges: r.merges.length };
-}
-
 /** Largest total first (compared exactly), equal totals by name; rank is the position. */
 function ranked(outcomes: Omit<VariantOutcome, 'rank'>[]): VariantOutcome[] {
   const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -176,23 +202,23 @@ function ranked(outcomes: Omit<VariantOutcome, 'rank'>[]): VariantOutcome[] {
     .map((o, i) => ({ ...o, rank: i + 1 }));
 }
 
-function render(r: ProjectionResult, out: z.output<typeof Output>): RouteResult {
-  if (out.format === 'csv') return { status: 200, body: projectionCsv(r), contentType: 'text/csv; charset=utf-8' };
-  return { status: 200, body: out.granularity === 'week' ? r : { years: r.years, forks: r.forks, merges: r.merges } };
-}
+/** A projection's response, written on the projection thread (src/projection/tasks.ts, documentOf). */
+const answer = (d: Document): RouteResult => ({ status: 200, body: d.body, contentType: d.contentType });
 
 export function projectionRoutes(router: Router, registry: OpenAPIRegistry, deps: AppDeps): void {
   defineRoute(router, registry, {
     method: 'post', path: '/v1/projections', operationId: 'projectNewPortfolio', tag: 'Projections', role: 'viewer',
     summary: 'What-if: project a new portfolio week by week (?format=csv for weekly rows, ?granularity=week to include them in JSON)',
     query: Output, body: ProjectionBody,
-    responses: { 200: { description: 'Projection', schema: Projection }, ...OUT_OF_RANGE },
-    handler: async ({ body, query }) => {
-      const result = projectNew({ ...body, initialCapital: projectableCapital(body.initialCapital) }, {
+    responses: { 200: { description: 'Projection', schema: Projection }, ...OUT_OF_RANGE, ...POOL_REFUSALS },
+    handler: async ({ body, query, res }) => {
+      const start = freshStart({ ...body, initialCapital: projectableCapital(body.initialCapital) });
+      const options = { years: body.years, marketMix: body.marketMix, seed: body.seed };
+      const document = await exactly(() => pooled(res, () => deps.projections.document(start, options, query)), {
         years: 'body.years', yearsHint: 'lower initialCapital or years',
         start: 'body.initialCapital', startHint: 'lower initialCapital',
       });
-      return render(result, query);
+      return answer(document);
     },
   });
 
@@ -200,23 +226,23 @@ export function projectionRoutes(router: Router, registry: OpenAPIRegistry, deps
     method: 'post', path: '/v1/projections/compare', operationId: 'compareProjections', tag: 'Projections', role: 'viewer',
     summary: `What-if: project up to ${MAX_VARIANTS} variants of a new portfolio from the same start and rank them by total`,
     body: CompareBody,
-    responses: { 200: { description: 'The variants, best total first', schema: Comparison }, ...OUT_OF_RANGE },
-    handler: async ({ body }) => {
+    responses: { 200: { description: 'The variants, best total first', schema: Comparison }, ...OUT_OF_RANGE, ...POOL_REFUSALS },
+    handler: async ({ body, res }) => {
       const initialCapital = projectableCapital(body.initialCapital);
-      const outcomes: Omit<VariantOutcome, 'rank'>[] = [];
-      for (const [i, variant] of body.variants.entries()) {
-        // A long variant takes seconds of CPU: let other requests run between variants.
-        if (i > 0) await nextTurn();
+      const starts = body.variants.map((v) => freshStart({ initialCapital, template: v.template, settings: v.settings }));
+      const options = { years: body.years, marketMix: body.marketMix, seed: body.seed };
+      // One task for every variant, in order: the first out of range is the one the 422 names.
+      const compared = await pooled(res, () => deps.projections.compare(starts, options));
+      if ('outOfRange' in compared) {
+        const { week, variant: i = 0 } = compared.outOfRange;
         const path = `body.variants.${i}`;
-        const input = { initialCapital, years: body.years, marketMix: body.marketMix, seed: body.seed, template: variant.template, settings: variant.settings };
-        const result = projectNew(input, {
-          subject: `variant "${variant.name}"`,
+        throw rangeProblem(new ProjectionRangeError(week), {
+          subject: `variant "${body.variants[i]!.name}"`,
           years: path, yearsHint: "lower initialCapital or years, or change this variant's rules",
           start: path, startHint: "lower initialCapital or change this variant's rules",
         });
-        outcomes.push(outcome(variant.name, result));
       }
-      return { status: 200, body: { items: ranked(outcomes) } };
+      return { status: 200, body: { items: ranked(compared.value.map((summary, i) => ({ name: body.variants[i]!.name, ...summary }))) } };
     },
   });
 
@@ -228,14 +254,16 @@ export function projectionRoutes(router: Router, registry: OpenAPIRegistry, deps
       marketMix: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
       seed: z.coerce.number().int().min(0).max(2 ** 31).default(1),
     }),
-    responses: { 200: { description: 'Projection', schema: Projection }, ...OUT_OF_RANGE },
-    handler: async ({ params, query }) => {
+    responses: { 200: { description: 'Projection', schema: Projection }, ...OUT_OF_RANGE, ...POOL_REFUSALS },
+    handler: async ({ params, query, res }) => {
       const start = await deps.projections.startOf(params.id);
-      const result = exactly(() => project(start, query), {
+      const options = { years: query.years, marketMix: query.marketMix, seed: query.seed };
+      const output = { format: query.format, granularity: query.granularity };
+      const document = await exactly(() => pooled(res, () => deps.projections.document(start, options, output)), {
         years: 'query.years', yearsHint: 'lower years',
         start: 'params.id', startHint: 'this portfolio is too large to project exactly',
       });
-      return render(result, query);
+      return answer(document);
     },
   });
 }
