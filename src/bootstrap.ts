@@ -188,8 +188,10 @@ export async function startApi(opts: {
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      await opts.services.projections.close();
-      await keyChanges.stop();
+      // Both, whatever either does: a failed pool shutdown must not leave the LISTEN connection (and the process) running.
+      const stopped = await Promise.allSettled([opts.services.projections.close(), keyChanges.stop()]);
+      const failed = stopped.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
     },
   };
 }

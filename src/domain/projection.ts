@@ -830,8 +830,8 @@ export function project(start: ProjectionStart, opts: ProjectionOptions): Projec
     yearStats.income += creditReturns(cohorts, market[year - 1]!.rates, week, mergeThreshold, over, gens);
 
     const merged = mergeWeek(week, over, mergesPerWeek, s, tree.root);
-    for (const m of merged.members) {
-      result.merges.push({ week, amount: show(m.cents) });
+    for (const amount of merged.moved) {
+      result.merges.push({ week, amount: show(amount) });
       yearStats.merges++;
     }
     for (const c of merged.landed) {
@@ -886,14 +886,17 @@ const mergesBefore = (x: Cohort, y: Cohort): boolean =>
 /**
  * One week's merges: the forked units over the threshold, pre-ordered cheaply
  * by the ranking's own keys (total, then creation week, then age), the top
- * `limit` through the live ranking rule. Each merging unit's total goes to
- * the Com-Acc of its nearest active ancestor (the root when none is).
- * Merged members leave their cohorts; a credited member leaves its cohort
- * for one of the members credited alike, unless every member of its cohort
- * receives the same. Returns the merges in order with their totals, and the
- * cohorts credited members moved into.
+ * `limit` through the live ranking rule. Each merging unit moves everything
+ * it holds at its turn to the Com-Acc of its nearest active ancestor (the
+ * root when none is): its total when the week's candidates were taken plus
+ * what the week's earlier merges credited it, so a unit that merges after its
+ * own child passes the child's money on instead of losing it. Merged members
+ * leave their cohorts; a credited member leaves its cohort for one of the
+ * members credited alike, unless every member of its cohort receives the
+ * same. Returns the amounts the merges moved, in order, and the cohorts
+ * credited members moved into.
  */
-function mergeWeek(week: number, over: InOrder, limit: number, s: PortfolioSettings, root: Member): { members: { cents: number }[]; landed: Cohort[] } {
+function mergeWeek(week: number, over: InOrder, limit: number, s: PortfolioSettings, root: Member): { moved: number[]; landed: Cohort[] } {
   const picked: Member[] = [];
   while (picked.length < limit && over.peek()) {
     const first = over.take()!;
@@ -909,24 +912,28 @@ function mergeWeek(week: number, over: InOrder, limit: number, s: PortfolioSetti
     total: fromCents(m.cohort.total), createdAt: new Date(m.cohort.createdWeek * 7 * DAY_MS),
   }));
   const merged = rankMergeCandidates(candidates, { ...s, maxMergesPerScan: limit });
-  // Credits are summed per target and applied after the week's merges. A target that merges later in the same
-  // week moves the total it had when the week's candidates were taken (as unit by unit it always has).
+  // Credits are summed per target and applied to its cohort after the week's merges. A target that merges
+  // later in the same week takes its credits along (they leave the map), so every credit left is an active unit's.
   const credits = new Map<Member, number>();
+  const moved: number[] = [];
   const left = new Set<Cohort>();
   for (const c of merged) {
+    const amount = safe(c.cents + (credits.get(c.member) ?? 0), week);
+    credits.delete(c.member);
     let target = c.member.parent;
     while (target && !target.active) target = target.parent;
     target ??= root;
-    credits.set(target, (credits.get(target) ?? 0) + c.cents);
+    if (!target.cohort.hasCom) throw new Error(`unit ${target.key} receives a merge but has no Com-Acc`);
+    credits.set(target, (credits.get(target) ?? 0) + amount);
+    moved.push(amount);
     c.member.active = false;
     left.add(c.member.cohort);
   }
   const credited = new Map<Cohort, Member[]>();
   for (const [m, credit] of credits) {
-    if (!m.cohort.hasCom) throw new Error(`unit ${m.key} receives a merge but has no Com-Acc`);
     safe(m.cohort.comBalance + credit, week);
     safe(m.cohort.comBase + credit, week);
-    if (m.active) credited.set(m.cohort, [...(credited.get(m.cohort) ?? []), m]);
+    credited.set(m.cohort, [...(credited.get(m.cohort) ?? []), m]);
   }
   const landing = new Landing<string>();
   for (const [c, members] of credited) {
@@ -944,7 +951,7 @@ function mergeWeek(week: number, over: InOrder, limit: number, s: PortfolioSetti
     left.add(c);
   }
   for (const c of left) c.members = c.members.filter((m) => m.active && m.cohort === c);
-  return { members: merged, landed: landing.cohorts() };
+  return { moved, landed: landing.cohorts() };
 }
 
 /** Weekly rows as CSV (for spreadsheets and charts). */

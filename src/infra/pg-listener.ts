@@ -84,6 +84,8 @@ export function startPgListener(opts: PgListenerOptions): PgListener {
       application_name: opts.applicationName ?? `alluse-listen-${opts.channel}`,
       connectionTimeoutMillis: heartbeatTimeoutMs,
       keepAlive: true,
+      // A half-open connection dropped after a missed heartbeat is closed by TCP within seconds, not the OS's default hours.
+      keepAliveInitialDelayMillis: 5_000,
     });
     c.on('error', (err) => drop(c, err.message));
     c.on('end', () => drop(c, 'connection closed'));

@@ -235,7 +235,7 @@ export class LedgerService {
 
   private async postOptimistic(req: PostRequest, opts: { seen?: ReadonlyMap<string, SeenAccount>; request?: RequestRecord }): Promise<PostResult> {
     const em = this.orm.em.fork();
-    if (typeof req.plan !== 'function') return settle(await writeEntry(em, plannedOf(req, req.plan, [])));
+    if (typeof req.plan !== 'function') return settle(await writeEntry(em, plannedOf(req, req.plan, []), undefined, opts.request));
     if (!this.isHot(req.accountIds)) {
       const seen = opts.seen ?? (await selectAccounts(em, req.accountIds, { lock: false }));
       // Whatever stops the plan on what was read is decided under the locks, after the key is looked up (as before).
@@ -420,7 +420,8 @@ function plannedOf(req: PostRequest, plan: EntryPlan, changed: string[]): Planne
     req,
     entryId: uuidv7(),
     legs: plan.legs,
-    baseChanges: (plan.baseBalanceChanges ?? []).map((c) => ({ accountId: c.accountId, delta: formatMoney(c.delta) })),
+    // Exact (never rounded): a change that is not whole cents is refused, here or by ledger_post.
+    baseChanges: (plan.baseBalanceChanges ?? []).map((c) => ({ accountId: c.accountId, delta: c.delta.toFixed() })),
     changed,
   };
 }
@@ -623,6 +624,7 @@ function validatePlan(plan: EntryPlan, accounts: { has(id: string): boolean }): 
     d.buckets[leg.bucket] = (d.buckets[leg.bucket] ?? new Dec(0)).plus(leg.amount);
   }
   for (const change of plan.baseBalanceChanges ?? []) {
+    if (change.delta.decimalPlaces() > 2) throw refusal('not_cents', { amount: change.delta.toString() });
     const d = get(change.accountId);
     d.base = d.base.plus(change.delta);
   }

@@ -207,7 +207,7 @@ export class AccountService {
         where a.id = ? and a.unit_id is not null`,
       [scope, accountId],
     );
-    const first = rows[0];
+    const first = rows.find((r) => r.id === accountId);
     if (!first) throw new DomainError('AccountNotFound', 'account not found');
     if (first.request_hash !== null) return this.replay(scope, requestHash, first.request_hash, first.response!);
     if (first.status !== 'active') throw notActive(first.status);

@@ -1,4 +1,4 @@
-import { type Client, type WorkflowHandle, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import { type Client, type WorkflowHandle, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { v7 as uuidv7 } from 'uuid';
 import { DomainError } from '../domain/errors';
@@ -170,7 +170,7 @@ export class ProtocolService {
    * one) is not a failure: the operation was started and runs on, and its
    * progress is at GET /v1/operations/:id. A run that closed in its first
    * workflow task (a skipped reinvestment, a refused fork) cannot take an
-   * update; the `plan` query answers for it.
+   * update; the `plan` query answers for it (after any update error, within the bound).
    */
   private async fixedPlan(client: Client, handle: WorkflowHandle): Promise<FixedPlan | undefined> {
     const waitMs = this.opts.planWaitMs ?? DEFAULT_PLAN_WAIT_MS;
@@ -178,8 +178,9 @@ export class ProtocolService {
     const deadline = Date.now() + waitMs;
     try {
       return (await client.withDeadline(deadline, () => handle.executeUpdate(planUpdate))).plan ?? undefined;
-    } catch (err) {
-      if (!(err instanceof WorkflowNotFoundError)) return undefined;
+    } catch {
+      // A run that closed in the same activation may answer the update with an error rather than "not found": ask the query, while time is left.
+      if (Date.now() >= deadline) return undefined;
     }
     try {
       return (await client.withDeadline(deadline, () => handle.query(planQuery))).plan ?? undefined;

@@ -131,6 +131,10 @@ describe('ledger_post refuses what a post refused before, and writes nothing the
       .toMatchObject({ message: 'a posting is a non-zero amount in cents', details: { amount: '1.005' } });
     expect(await refusedAlike(fixed(p.id, [gen, ext], { legs: legs([gen, 'cash', '0'], [ext, 'cash', '0']) })))
       .toMatchObject({ message: 'a posting is a non-zero amount in cents' });
+    // A base-balance change is whole cents too: refused, never rounded into the journal.
+    expect(await refusedAlike(fixed(p.id, [gen, ext], {
+      legs: legs([gen, 'cash', '1.00'], [ext, 'cash', '-1.00']), baseBalanceChanges: [{ accountId: gen, delta: new Dec('0.005') }],
+    }))).toMatchObject({ message: 'a posting is a non-zero amount in cents', details: { amount: '0.005' } });
     expect(await refusedAlike(fixed(p.id, [gen, ext], { legs: legs([gen, 'cash', '1.00']) })))
       .toMatchObject({ message: 'an entry needs at least two postings' });
     expect(await refusedAlike(fixed(p.id, [gen, ext], { legs: legs([gen, 'cash', '1.00'], [rev, 'cash', '-1.00']) })))

@@ -1,10 +1,16 @@
 /**
  * The unit-by-unit projection: src/domain/projection.ts's `project` as it was
- * before it simulated cohorts (commit 7dedf5c), kept verbatim as the
- * reference the cohort simulation must agree with to the cent
+ * before it simulated cohorts (commit 7dedf5c), kept as the reference the
+ * cohort simulation must agree with to the cent
  * (test/unit/projection-cohorts.test.ts). Every forked unit is simulated on
  * its own, so it is slow on large trees (about 10 s for 30 years of
  * $300,000): tests use it on small and medium ones.
+ *
+ * It is that code verbatim but for one fix, made in both simulations at once:
+ * a unit that merges after a merge of the same week credited it moves
+ * everything it holds, that credit included. Before the fix it moved only the
+ * total it had when the week's candidates were taken, and the credit (its own
+ * child's money) disappeared (test/unit/projection-merges.test.ts).
  */
 import type Decimal from 'decimal.js';
 import { type ForkCandidate, forkEligibility, forkPlan } from '../../src/domain/fork';
@@ -325,12 +331,14 @@ export function projectByUnit(start: ProjectionStart, opts: ProjectionOptions): 
       let target = c.unit.parent;
       while (target && !target.active) target = target.parent;
       const com = (target ?? root).accounts.find((a) => a.type === 'com')!;
-      com.balance = safe(com.balance + c.cents, week);
-      com.base = safe(com.base + c.cents, week);
+      // Everything the unit holds now: its total when ranked plus what this week's earlier merges credited it.
+      const moved = safe(c.unit.accounts.reduce((t, a) => t + a.balance, 0), week);
+      com.balance = safe(com.balance + moved, week);
+      com.base = safe(com.base + moved, week);
       for (const a of c.unit.accounts) a.balance = 0;
       c.unit.active = false;
       // Children re-parent lazily: a merged parent is skipped when a child merges (see `target` above).
-      result.merges.push({ week, amount: show(c.cents) });
+      result.merges.push({ week, amount: show(moved) });
       yearStats.merges++;
     }
 

@@ -126,6 +126,37 @@ describe('projection by cohorts: the unit-by-unit results, to the cent', () => {
     expect(apart.result.merges.length).toBeGreaterThan(12);
   });
 
+  it('moves a merge\'s credit on when the credited unit merges later the same week, for a whole cohort and for some of its members', () => {
+    const at = new Date('2026-05-04T12:00:00Z');
+    const account = (type: StartAccount['type'], amount: string): StartAccount => ({
+      type, balance: money(amount), baseBalance: money(amount), createdAt: new Date(at.getTime() - 400 * DAY), lastForkAt: null,
+    });
+    // 12 alike parents over the merge threshold, each with a larger child (two kinds: 70,000 and 66,000) that merges
+    // first and credits it; no forks.
+    const units = [
+      { key: 'root', parentKey: null, kind: 'root' as const, accounts: [account('gen', '90000.00'), account('rev', '70000.00'), account('com', '70000.00')] },
+      ...Array.from({ length: 12 }, (_, i) => ({ key: `p${i}`, parentKey: 'root', kind: 'forked' as const, accounts: [account('gen', '30000.00'), account('com', '32000.00')] })),
+      ...Array.from({ length: 12 }, (_, i) => ({
+        key: `c${i}`, parentKey: `p${i}`, kind: 'forked' as const, accounts: [account('gen', '30000.00'), account('com', i < 6 ? '40000.00' : '36000.00')],
+      })),
+    ];
+    const settings = (mergeThreshold: string, maxMergesPerScan: number) =>
+      resolveSettings(defaultSettings(), { forkThreshold: '999999999.00', mergeThreshold, maxMergesPerScan, mergeCoolingHours: 0 });
+    const staying = project({ settings: settings('999999999.00', 10), at, units }, { years: 1 });
+    // 70 merges a week: every child, then every parent with its child's credit, in week 1.
+    const all = expectSame({ settings: settings('60000.00', 10), at, units }, { years: 1 });
+    // 14 merges a week: the 12 children and the first 2 parents (with their credits); the parents' cohort splits
+    // between those credited 70,000 and those credited 66,000 (both plus returns).
+    const some = expectSame({ settings: settings('60000.00', 2), at, units }, { years: 1 });
+    if (!('result' in all) || !('result' in some)) throw new Error('expected results');
+    expect(all.result.merges.filter((m) => m.week === 1)).toHaveLength(24);
+    expect(some.result.merges.filter((m) => m.week === 1)).toHaveLength(14);
+    expect(some.result.weeks[0]!.activeForkedUnits).toBe(10);
+    // Merges move money, nothing more: week 1 ends with the total it has without them.
+    expect(all.result.weeks[0]).toMatchObject({ total: staying.weeks[0]!.total, forked: '0.00' });
+    expect(some.result.weeks[0]!.total).toBe(staying.weeks[0]!.total);
+  });
+
   it('property: any rules, market and start (a new portfolio or an existing tree with look-alike units) give the same result and forks', () => {
     const overrides = fc.record({
       forkThreshold: fc.integer({ min: 3_000, max: 60_000 }).map((n) => `${n}.00`),
