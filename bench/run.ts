@@ -3,7 +3,7 @@
  * measures the engine and the ceilings it is held against, prints a table and
  * writes bench/results/latest.json and latest.md. Figures, never assertions.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import { migrate, openOrm } from '../src/db/orm';
 import { money } from '../src/domain/money';
 import { freshStart, project } from '../src/domain/projection';
 import { startEmbeddedPostgres } from '../src/infra/embedded-postgres';
-import { silentLogger } from '../src/infra/logger';
+import { createLogger, silentLogger } from '../src/infra/logger';
 import { connectClient, eagerStartClient, ensureSearchAttributes } from '../src/infra/temporal';
 import { resolveTemporalCli, startTemporalDevServer } from '../src/infra/temporal-dev-server';
 import { BUCKETS, debitDelta } from '../src/domain/buckets';
@@ -62,6 +62,16 @@ function add(area: string, name: string, m: Measured, ceiling?: Measured, latenc
   });
 }
 
+/** Runs bench/http-load.ts in a child process and reads its measurement. */
+function httpLoadApart(spec: { url: string; key: string; accountIds: string[]; total: number; concurrency: number; prefix: string }): Promise<Measured> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--import', 'tsx', join(__dirname, 'http-load.ts'), JSON.stringify(spec)], { maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`the HTTP load process failed: ${stderr || err.message}`));
+      resolve(JSON.parse(stdout.trim().split('\n').pop()!) as Measured);
+    });
+  });
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'alluse-bench-'));
   chmodSync(dir, 0o711);
@@ -80,7 +90,7 @@ async function main(): Promise<void> {
   const client = await connectClient(temporal.address, 'default');
   await ensureSearchAttributes(client, 'default', silentLogger);
   const services = buildServices(orm, client, { taskQueue: 'bench' });
-  const api = await startApi({ orm, services, temporal: client, host: '127.0.0.1', port: 0, log: silentLogger });
+  const api = await startApi({ orm, services, temporal: client, host: '127.0.0.1', port: 0, log: process.env.BENCH_API_LOG ? createLogger('api', 'warn') : silentLogger });
   const key = (await services.apiKeys.create('bench', 'admin', 'bench')).key;
   // The engine's typed client, made once: every HTTP case goes through it, as any caller's would. A refusal throws an ApiError.
   const http = createAlluseClient({ baseUrl: api.url, apiKey: key, userAgent: 'alluse-bench' });
@@ -141,6 +151,10 @@ async function main(): Promise<void> {
       });
       add('api', `activity postings over HTTP, ${c} client${c > 1 ? 's' : ''}`, m, insertCeiling, true, c === 50 ? 0.4 : undefined);
     }
+    // The same 50 clients from a process of their own (bench/http-load.ts): the requests cross the same loopback,
+    // but the client's own work no longer runs on the API's event loop (it still shares the 2 cores).
+    const apart = await httpLoadApart({ url: api.url, key, accountIds: accounts.slice(0, 1000).map((a) => a.id), total: 3000, concurrency: 50, prefix: 'api-apart' });
+    add('api', 'activity postings over HTTP, 50 clients in a separate process', apart, insertCeiling, true, 0.4);
 
     // --- bulk postings ----------------------------------------------------------
     if (want('batch')) {
@@ -244,7 +258,7 @@ async function main(): Promise<void> {
       let plainP50: number | undefined;
       for (const [label, opts] of variants) {
         const protocols = new ProtocolService(orm, client, { taskQueue: 'bench', market: new SyntheticMarketData(), projections: services.projections, ...opts });
-        const front = await startApi({ orm, services: { ...services, protocols }, temporal: client, host: '127.0.0.1', port: 0, log: silentLogger });
+        const front = await startApi({ orm, services: { ...services, protocols }, temporal: client, host: '127.0.0.1', port: 0, log: silentLogger, sharedServices: true });
         const caller = createAlluseClient({ baseUrl: front.url, apiKey: key, userAgent: 'alluse-bench' });
         const times: number[] = [];
         let planned = 0;

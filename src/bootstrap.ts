@@ -151,6 +151,8 @@ export async function startApi(opts: {
   webDir?: string;
   /** Start the projection threads now (ProjectionService.warmUp) rather than on the first projection: for long-running APIs. */
   warmUpProjections?: boolean;
+  /** The services outlive this API (another API in the process shares them): stop() leaves their projection threads running. */
+  sharedServices?: boolean;
 }): Promise<{ server: Server; url: string; stop(): Promise<void> }> {
   const app = createApp({
     ...opts.services,
@@ -189,7 +191,7 @@ export async function startApi(opts: {
         server.closeAllConnections();
       });
       // Both, whatever either does: a failed pool shutdown must not leave the LISTEN connection (and the process) running.
-      const stopped = await Promise.allSettled([opts.services.projections.close(), keyChanges.stop()]);
+      const stopped = await Promise.allSettled([opts.sharedServices ? undefined : opts.services.projections.close(), keyChanges.stop()]);
       const failed = stopped.find((r) => r.status === 'rejected');
       if (failed) throw failed.reason;
     },
